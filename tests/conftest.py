@@ -1,0 +1,36 @@
+"""Shared fixtures: one simulated dataset per test session, reused by every test that reads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ultrasound.dataset import simulate_dataset
+
+SESSION_VIDEOS = 240  # enough for the shortcut regression and per-view correlations; ~25 s on 2 cores
+SESSION_SEED = 1
+
+
+@pytest.fixture(scope="session")
+def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A mixed-cohort synthetic dataset in EchoNet-Dynamic layout."""
+    out = tmp_path_factory.mktemp("synthetic")
+    simulate_dataset(out, SESSION_VIDEOS, seed=SESSION_SEED, cohort="mixed")
+    return out
+
+
+@pytest.fixture(scope="session")
+def filelist(sim_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(sim_dir / "FileList.csv")
+
+
+@pytest.fixture(scope="session")
+def tracings(sim_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(sim_dir / "VolumeTracings.csv")
+
+
+@pytest.fixture(scope="session")
+def factors(sim_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(sim_dir / "SimulationFactors.csv")

@@ -1,0 +1,164 @@
+"""Per-video image-quality metrics, cheap enough to run on every served request (a few ms per clip).
+
+Spatial metrics use up to `MAX_FRAMES` evenly spaced frames. Each metric is named so an operator can read it:
+brightness and contrast of the sector, displayed dynamic range, speckle SNR in tissue, sharpness, the
+intensity-versus-depth slope, the shadowed and dropped-out shares of the sector, coverage, frame rate, size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import gaussian_filter, maximum_filter, uniform_filter
+
+from ultrasound.geometry import estimate_sector_mask
+from ultrasound.perturbations import sector_apex_and_span
+from ultrasound.realism import DARK_LEVEL, speckle_snr
+
+MAX_FRAMES = 24
+DEPTH_BANDS = 8
+ANGLE_BINS = 40
+
+METRICS = (
+    "brightness",
+    "contrast",
+    "dynamic_range",
+    "dark_share",
+    "speckle_snr",
+    "sharpness",
+    "depth_slope",
+    "near_depth_slope",
+    "shadowed_share",
+    "dimmed_tissue_share",
+    "dropout_share",
+    "sector_coverage",
+    "frame_rate",
+    "height",
+    "width",
+    "frame_count",
+)
+
+
+def _polar(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    ax, ay, lo, hi = sector_apex_and_span(mask)
+    yy, xx = np.mgrid[0 : mask.shape[0], 0 : mask.shape[1]].astype(np.float32)
+    depth = np.hypot(xx - ax, yy - ay)
+    theta = np.arctan2(xx - ax, yy - ay)
+    return depth / max(float(depth[mask].max()), 1.0), theta, lo, hi
+
+
+def _depth_slopes(
+    envelope: np.ndarray, mask: np.ndarray, depth: np.ndarray, theta: np.ndarray
+) -> tuple[float, float]:
+    """Slopes of log tissue brightness against normalised depth over 0.15–0.95 and over 0.15–0.55 (the
+    near field above 0.15 holds clutter). Attenuation dims from the top on; a deep shadow only below.
+
+    Each depth band's brightness is its brightest beam direction (75th percentile per angle bin), so a
+    shadow over some beams leaves the slope alone while attenuation, which dims every beam, steepens it."""
+    inner = mask & (depth > 0.15)
+    if inner.sum() < 50:
+        return 0.0, 0.0
+    lo, hi = np.percentile(theta[inner], [8, 92])
+    angle_bins = np.clip(((theta - lo) / max(hi - lo, 1e-6) * 5).astype(int), -1, 5)
+    xs, ys = [], []
+    for d0 in np.linspace(0.15, 0.95, DEPTH_BANDS, endpoint=False):
+        band = inner & (depth >= d0) & (depth < d0 + 0.8 / DEPTH_BANDS)
+        levels = [
+            np.percentile(envelope[band & (angle_bins == b)], 75)
+            for b in range(5)
+            if (band & (angle_bins == b)).sum() >= 6
+        ]
+        if levels:
+            xs.append(d0 + 0.05)
+            ys.append(np.log(max(levels) + 8.0))
+    x, y = np.array(xs), np.array(ys)
+    near = x < 0.55
+    overall = float(np.polyfit(x, y, 1)[0]) if len(x) >= 3 else 0.0
+    return overall, (float(np.polyfit(x[near], y[near], 1)[0]) if near.sum() >= 3 else overall)
+
+
+def _shadowed_share(envelope: np.ndarray, mask: np.ndarray, depth: np.ndarray, edge: np.ndarray) -> float:
+    """Share of the inner sector whose local tissue envelope falls below 40 % of the brightest tissue at
+    the same depth (ring 90th percentile); cavities are bridged by a max filter first."""
+    bridged = gaussian_filter(maximum_filter(envelope, size=11), 3.0)
+    ratio = np.ones_like(bridged)
+    rings = np.minimum((depth * 10).astype(int), 9)
+    inner = mask & (depth > 0.15) & (depth < 0.92) & ~edge
+    for r in range(10):
+        ring = inner & (rings == r)
+        if ring.sum() >= 10:
+            ratio[ring] = bridged[ring] / (np.percentile(bridged[ring], 90) + 1.0)
+    return float((ratio[inner] < 0.4).mean()) if inner.any() else 0.0
+
+
+def _dimmed_tissue_share(sample: np.ndarray, inner: np.ndarray) -> float:
+    """Share of the inner sector showing tissue texture at reduced brightness.
+
+    Log compression gives speckle a constant spread in grey levels, so naturally dim tissue has a high
+    local std/mean; a multiplicative loss applied to the displayed image (shadow, attenuation, low gain)
+    shrinks mean and std together, leaving dim pixels with the low std/mean of bright tissue."""
+    mean = uniform_filter(sample, size=(1, 5, 5))
+    sq = uniform_filter(sample * sample, size=(1, 5, 5))
+    cv = np.sqrt(np.maximum(sq - mean * mean, 0.0)) / (mean + 1e-3)
+    dimmed = (mean > 8) & (mean < 55) & (cv < 0.35)
+    return float(dimmed[:, inner].mean()) if inner.any() else 0.0
+
+
+def _dropout_share(peak: np.ndarray, mask: np.ndarray, theta: np.ndarray, lo: float, hi: float) -> float:
+    """Share of beam angles whose echoes are almost absent over the whole clip (dead elements)."""
+    bins = np.clip(((theta - lo) / max(hi - lo, 1e-6) * ANGLE_BINS).astype(int), 0, ANGLE_BINS - 1)
+    means = np.array(
+        [peak[mask & (bins == b)].mean() if (mask & (bins == b)).any() else np.nan for b in range(ANGLE_BINS)]
+    )
+    means = means[np.isfinite(means)]
+    if means.size == 0:
+        return 0.0
+    return float((means < 0.15 * np.median(means)).mean())
+
+
+def quality_metrics(frames: np.ndarray, fps: float = 50.0) -> dict[str, float]:
+    """Image-quality metrics of one clip.
+
+    Args:
+        frames: uint8 [T, H, W].
+        fps: frame rate of the clip.
+    Returns:
+        {metric: value} for every name in METRICS.
+    """
+    frames = np.asarray(frames)
+    t, h, w = frames.shape
+    idx = np.unique(np.linspace(0, t - 1, min(t, MAX_FRAMES)).astype(int))
+    sample = frames[idx].astype(np.float32)
+    mask = estimate_sector_mask(frames)
+    if mask.sum() < 50:  # a blank or constant clip: nothing to measure inside a sector
+        mask = np.ones((h, w), dtype=bool)
+    inside = sample[:, mask]
+    mean, std = float(inside.mean()), float(inside.std())
+    depth, theta, lo, hi = _polar(mask)
+    envelope = np.percentile(sample, 90, axis=0)
+    margin = 0.1 * (hi - lo)  # the fan's lateral edges are dim in every clip
+    edge = (theta < lo + margin) | (theta > hi - margin)
+    detail = np.abs(sample - uniform_filter(sample, size=(1, 3, 3)))[:, mask].mean()
+    p1, p99 = np.percentile(inside, [1, 99])
+    slope, near_slope = _depth_slopes(envelope, mask, depth, theta)
+    return {
+        "brightness": mean,
+        "contrast": std,
+        "dynamic_range": float(p99 - p1),
+        "dark_share": float((inside < DARK_LEVEL).mean()),
+        "speckle_snr": _finite(speckle_snr(sample)),
+        "sharpness": float(detail / (std + 1.0)),
+        "depth_slope": slope,
+        "near_depth_slope": near_slope,
+        "shadowed_share": _shadowed_share(envelope, mask, depth, edge),
+        "dimmed_tissue_share": _dimmed_tissue_share(sample, mask & (depth > 0.12) & (depth < 0.95)),
+        "dropout_share": _dropout_share(frames.max(axis=0).astype(np.float32), mask, theta, lo, hi),
+        "sector_coverage": float(mask.mean()),
+        "frame_rate": float(fps),
+        "height": float(h),
+        "width": float(w),
+        "frame_count": float(t),
+    }
+
+
+def _finite(value: float) -> float:
+    return float(value) if np.isfinite(value) else 0.0

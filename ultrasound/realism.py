@@ -1,0 +1,64 @@
+"""Image statistics that compare a clip with real EchoNet-Dynamic A4C clips (the realism table of
+shared/notes/echo-domain.md), and the reference ranges measured there."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import uniform_filter
+
+from ultrasound.geometry import estimate_sector_mask
+
+# statistic -> (median, low, high) measured on 9 public EchoNet-Dynamic example clips
+ECHONET_RANGES: dict[str, tuple[float, float, float]] = {
+    "frames": (189, 129, 223),
+    "sector_share": (0.61, 0.46, 0.70),
+    "sector_mean": (49, 41, 70),
+    "sector_std": (53, 50, 73),
+    "dark_share": (0.48, 0.34, 0.62),
+    "speckle_snr": (3.2, 2.5, 3.6),
+    "frame_correlation": (0.94, 0.91, 0.97),
+    "lv_area_change": (0.47, 0.23, 0.55),
+    "lv_ed_area_px": (1800, 880, 2400),
+}
+
+TISSUE_LEVEL = 60  # grey level above which a 5×5 neighbourhood counts as tissue
+DARK_LEVEL = 30
+
+
+def speckle_snr(frames: np.ndarray, window: int = 5) -> float:
+    """Median of local mean/std over 5×5 windows whose mean exceeds the tissue level: frames [T, H, W]."""
+    f = frames.astype(np.float32)
+    mean = uniform_filter(f, size=(1, window, window))
+    sq = uniform_filter(f * f, size=(1, window, window))
+    std = np.sqrt(np.maximum(sq - mean * mean, 1e-6))
+    tissue = mean > TISSUE_LEVEL
+    return float(np.median(mean[tissue] / std[tissue])) if tissue.any() else float("nan")
+
+
+def frame_correlation(video: np.ndarray, mask: np.ndarray) -> float:
+    """Median Pearson correlation of tissue pixels (time-mean above the tissue level) between consecutive
+    frames: how much the speckle pattern persists frame to frame."""
+    tissue = mask & (video.mean(axis=0) > TISSUE_LEVEL)
+    if tissue.sum() < 20 or len(video) < 2:
+        return float("nan")
+    px = video[:, tissue].astype(np.float32)
+    px -= px.mean(axis=1, keepdims=True)
+    num = (px[1:] * px[:-1]).sum(axis=1)
+    den = np.sqrt((px[1:] ** 2).sum(axis=1) * (px[:-1] ** 2).sum(axis=1)) + 1e-9
+    return float(np.median(num / den))
+
+
+def image_statistics(video: np.ndarray, frame_step: int = 4) -> dict[str, float]:
+    """The realism statistics of one clip (uint8 [T, H, W]); spatial ones on every `frame_step`-th frame."""
+    mask = estimate_sector_mask(video)
+    sample = video[::frame_step]
+    inside = sample[:, mask].astype(np.float32)
+    return {
+        "frames": float(len(video)),
+        "sector_share": float(mask.mean()),
+        "sector_mean": float(inside.mean()),
+        "sector_std": float(inside.std()),
+        "dark_share": float((inside < DARK_LEVEL).mean()),
+        "speckle_snr": speckle_snr(sample),
+        "frame_correlation": frame_correlation(video, mask),
+    }
