@@ -62,3 +62,45 @@ def image_statistics(video: np.ndarray, frame_step: int = 4) -> dict[str, float]
         "speckle_snr": speckle_snr(sample),
         "frame_correlation": frame_correlation(video, mask),
     }
+
+
+def global_statistics(video: np.ndarray, bins: int = 16) -> np.ndarray:
+    """Time-averaged global statistics of a clip: mean, std and a normalised intensity histogram."""
+    hist = np.histogram(video, bins=bins, range=(0, 256))[0] / video.size
+    return np.array([video.mean(), video.std(), *hist])
+
+
+def shortcut_r2(features: np.ndarray, target: np.ndarray, folds: int = 5) -> float:
+    """Out-of-fold R² of a ridge regression from per-video features to a label (0 = no information)."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import KFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 3, 12)))
+    pred = cross_val_predict(model, features, target, cv=KFold(folds, shuffle=True, random_state=0))
+    return float(1 - np.sum((pred - target) ** 2) / np.sum((target - target.mean()) ** 2))
+
+
+def contour_mask(chords: np.ndarray, shape: tuple[int, int] = (112, 112)) -> np.ndarray:
+    """Pixels inside the LV contour traced by a chord block (long axis first): bool [H, W]."""
+    import cv2
+
+    polygon = np.concatenate([chords[1:, :2], chords[:0:-1, 2:]])
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [np.round(polygon).astype(np.int32)], 1)
+    return mask.astype(bool)
+
+
+def cavity_emptying(video: np.ndarray, ed_mask: np.ndarray) -> float:
+    """A non-learned EF proxy: 1 − min/max over frames of the dark (blood) share inside the ED contour."""
+    dark = (video[:, ed_mask] < DARK_LEVEL).mean(axis=1)
+    return float(1 - dark.min() / max(dark.max(), 1e-6))
+
+
+def speckle_variance_share(noisy: np.ndarray, anatomy: np.ndarray) -> float:
+    """Share of the pixel variance inside tissue that the speckle carries: the same clip rendered with and
+    without speckle; tissue = time-mean of the speckle-free render above the tissue level."""
+    tissue = anatomy.mean(axis=0) > TISSUE_LEVEL
+    n, a = noisy[:, tissue].astype(np.float32), anatomy[:, tissue].astype(np.float32)
+    return float(np.var(n - a) / np.var(n))

@@ -1,0 +1,101 @@
+"""Realism, shortcut, label-in-pixels and cause-classifier figures of the simulator, as JSON.
+
+The same measurements the tests assert, on the same dataset (240 mixed-cohort videos, seed 1), reported as
+numbers for the README and the issue notes; the cause classifier is evaluated on 100 clips of seed 99
+(it was fitted on seed 11).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ultrasound.cardiac import disc_volume
+from ultrasound.dataset import plan_studies, simulate_dataset
+from ultrasound.fit_causes import evaluate, simulate_metrics
+from ultrasound.realism import (
+    ECHONET_RANGES,
+    cavity_emptying,
+    contour_mask,
+    global_statistics,
+    image_statistics,
+    shortcut_r2,
+    speckle_variance_share,
+)
+from ultrasound.simulator import render_study, sample_study
+from ultrasound.video_io import read_video
+
+
+def _realism(folder: Path, table: pd.DataFrame) -> dict:
+    adult = table[table.Cohort == "adult"].FileName.iloc[:60]
+    stats = pd.DataFrame([image_statistics(read_video(folder / "Videos" / f"{n}.avi").frames) for n in adult])
+    return {
+        key: {"simulated_median": round(float(stats[key].median()), 3), "real": ECHONET_RANGES[key]}
+        for key in stats.columns
+    }
+
+
+def _label_signal(folder: Path, table: pd.DataFrame, tracings: pd.DataFrame) -> dict:
+    videos = {n: read_video(folder / "Videos" / f"{n}.avi").frames for n in table.FileName}
+    features = np.stack([global_statistics(videos[n]) for n in table.FileName])
+    apical = table[table.View.isin(["A4C", "A2C"])]
+    by_file = dict(list(tracings.groupby("FileName")))
+    proxy = []
+    for name in apical.FileName:
+        frames = [g[["X1", "Y1", "X2", "Y2"]].to_numpy() for _, g in by_file[name].groupby("Frame")]
+        proxy.append(cavity_emptying(videos[name], contour_mask(max(frames, key=disc_volume))))
+    return {
+        "shortcut_r2_global_stats": round(shortcut_r2(features, table.EF.to_numpy()), 3),
+        "ed_contour_dark_share_r_apical": round(float(np.corrcoef(proxy, apical.EF)[0, 1]), 3),
+        "apical_videos": len(apical),
+    }
+
+
+def _independence() -> dict:
+    plan = pd.DataFrame([asdict(s) for s, _, _ in plan_studies(3000, seed=7, cohort="mixed")])
+    y = plan.ef_target.to_numpy()
+    out = {"heart_rate": round(float(np.corrcoef(plan.heart_rate, y)[0, 1]), 3)}
+    for column in ("device", "view", "cohort"):
+        out[column] = max(
+            round(abs(float(np.corrcoef((plan[column] == v).to_numpy(float), y)[0, 1])), 3)
+            for v in plan[column].unique()
+        )
+    return out
+
+
+def _speckle_share(n: int = 10) -> float:
+    rng = np.random.default_rng(3)
+    shares = []
+    for i in range(n):
+        study = sample_study(i, "adult", 3, rng)
+        shares.append(speckle_variance_share(render_study(study).video, render_study(study, 0.0).video))
+    return round(float(np.median(shares)), 3)
+
+
+def run() -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="bench_realism_"))
+    try:
+        simulate_dataset(tmp, 240, seed=1, cohort="mixed")
+        table = pd.read_csv(tmp / "FileList.csv")
+        tracings = pd.read_csv(tmp / "VolumeTracings.csv")
+        result = {
+            "dataset": "240 videos, mixed cohort, seed 1",
+            "realism": _realism(tmp, table),
+            "label": _label_signal(tmp, table, tracings),
+            "max_abs_r_ef_vs_nuisance_3000_studies": _independence(),
+            "speckle_share_of_tissue_variance": _speckle_share(),
+        }
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    causes = evaluate(simulate_metrics(100, seed=99))
+    result["cause_classifier_seed99_100_clips"] = {
+        "false_alarm": causes["false_alarm"],
+        "named_right": {k: {s: v["named_right"] for s, v in r.items()} for k, r in causes["rates"].items()},
+        "confusion_high": causes["confusion_high"],
+    }
+    return result
