@@ -42,14 +42,14 @@ DEVICES: dict[str, Device] = {
 def speckle_field(
     n_frames: int, device: Device, rng: np.random.Generator, sector: Sector, strength: float = 1.0
 ) -> np.ndarray:
-    """Fully developed speckle intensity (mean 1, exponential marginals) in image coordinates.
+    """Fully developed speckle intensity (mean 1, exponential marginals) at the sector's pixels.
 
     A circular complex Gaussian field on the beam grid, low-passed by the point-spread function (narrow
     along the beam, wider across it), decorrelating frame to frame as a first-order autoregression, then
     scan-converted. `strength` < 1 blends towards a constant (weaker speckle).
 
     Returns:
-        float32 [T, H, W].
+        float32 [T, n] for the n pixels of `sector.mask` (row-major order).
     """
     # real and imaginary parts as the last axis, so each filter pass handles both at once
     z = rng.standard_normal((n_frames, N_DEPTH, N_ANGLE, 2), dtype=np.float32)
@@ -64,7 +64,7 @@ def speckle_field(
     intensity = (z**2).sum(axis=-1)
     intensity /= intensity.mean() + 1e-12
     ri, ti = sector.polar_index(N_DEPTH, N_ANGLE)
-    out = intensity[:, ri, ti]
+    out = intensity[:, ri[sector.mask], ti[sector.mask]]
     if strength != 1.0:
         out = strength * out + (1.0 - strength)
     return out

@@ -19,7 +19,7 @@ from ultrasound.imaging import DEVICES, depth_gain, log_compress, speckle_field,
 FPS = 50.0
 COHORTS = ("adult", "pediatric")
 VIEW_MIX = {"A4C": 0.5, "A2C": 0.15, "PLAX": 0.12, "PSAX": 0.13, "SUBCOSTAL": 0.1}
-PHASE_LEVELS = 40  # anatomy is rendered at this many contraction levels and interpolated per frame
+PHASE_LEVELS = 24  # anatomy is rendered at this many contraction levels and interpolated per frame
 TOP_DB = 23.0  # display ceiling relative to myocardium
 
 
@@ -155,15 +155,17 @@ def render_study(study: Study, speckle_strength: float = 1.0) -> Rendered:
     top = float(cycle.phase.max())
     levels = np.linspace(0.0, top, PHASE_LEVELS)
     wall_gain = 1.2 * heart.radial_shortening
-    anatomy = np.stack([echogenicity(heart, p, x, y, background, 1 + wall_gain * p) for p in levels])
+    inside = sector.mask  # everything below works on the sector's pixels only: [levels or T, n]
+    anatomy = np.stack([echogenicity(heart, p, x, y, background, 1 + wall_gain * p)[inside] for p in levels])
     pos = cycle.phase / top * (PHASE_LEVELS - 1)
     lo = np.floor(pos).astype(int)
     hi = np.minimum(lo + 1, PHASE_LEVELS - 1)
-    w = (pos - lo).astype(np.float32)[:, None, None]
+    w = (pos - lo).astype(np.float32)[:, None]
     tissue = anatomy[lo] * (1 - w) + anatomy[hi] * w
-    tissue *= depth_gain(sector, device)
+    tissue *= depth_gain(sector, device)[inside]
     speckle = speckle_field(study.n_frames, device, rng, sector, strength=speckle_strength)
-    video = log_compress(tissue * speckle, device, TOP_DB) * sector.mask
+    video = np.zeros((study.n_frames, FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
+    video[:, inside] = log_compress(tissue * speckle, device, TOP_DB)
     ed_chords = _traced_chords(heart, float(cycle.phase[cycle.ed_frame]))
     es_chords = _traced_chords(heart, float(cycle.phase[cycle.es_frame]))
     edv, esv = disc_volume(ed_chords, study.pixel_cm), disc_volume(es_chords, study.pixel_cm)

@@ -1,0 +1,155 @@
+"""Frozen-encoder evaluation: an attentive probe (V-JEPA 2's AttentivePooler: a learnable query,
+depth−1 self-attention blocks, one cross-attention block, a linear head) over cached tokens, and a linear
+probe on pooled features. EF is regressed on a z-scored target; views are classified. Predictions are
+averaged over several clips per video (test-time averaging)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from model.vision_transformer import Block
+
+
+class CrossAttentionBlock(nn.Module):
+    """A query attends to the tokens, then an MLP."""
+
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.norm_q, self.norm_kv = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(width)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
+
+    def forward(self, query: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        kv = self.norm_kv(tokens)
+        x = query + self.attn(self.norm_q(query), kv, kv, need_weights=False)[0]
+        return x + self.mlp(self.norm2(x))
+
+
+class AttentiveProbe(nn.Module):
+    """tokens [B, N, D] -> outputs [B, out]."""
+
+    def __init__(self, width: int, out: int, depth: int = 1, heads: int = 4) -> None:
+        super().__init__()
+        self.query = nn.Parameter(torch.zeros(1, 1, width))
+        nn.init.trunc_normal_(self.query, std=0.02)
+        self.blocks = nn.ModuleList(Block(width, heads) for _ in range(depth - 1))
+        self.cross = CrossAttentionBlock(width, heads)
+        self.head = nn.Linear(width, out)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            tokens = block(tokens)
+        return self.head(self.cross(self.query.expand(tokens.shape[0], -1, -1), tokens)[:, 0])
+
+
+class LinearProbe(nn.Module):
+    """Mean-pooled tokens -> outputs."""
+
+    def __init__(self, width: int, out: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, out)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head(self.norm(tokens.mean(dim=1)))
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    kind: str = "attentive"  # or "linear"
+    depth: int = 1
+    heads: int = 4
+    epochs: int = 20
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    batch_size: int = 32
+
+
+def fit_probe(
+    tokens: np.ndarray, target: np.ndarray, task: str, spec: ProbeSpec = ProbeSpec(), seed: int = 0
+) -> tuple[nn.Module, dict]:
+    """Train a probe on cached tokens [V, C, N, D] (C clips per video; one drawn per video per epoch).
+
+    task: "regression" (target z-scored inside, returned stats undo it) or "classification" (int labels).
+    Returns the probe and {"mean", "std", "classes"} needed to predict."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    v, c, _, d = tokens.shape
+    if task == "regression":
+        mean, std = float(target.mean()), float(target.std() + 1e-6)
+        y = torch.tensor((target - mean) / std, dtype=torch.float32)[:, None]
+        out, loss_fn, stats = 1, nn.SmoothL1Loss(), {"mean": mean, "std": std}
+    else:
+        classes = int(target.max()) + 1
+        y = torch.tensor(target, dtype=torch.long)
+        out, loss_fn, stats = classes, nn.CrossEntropyLoss(), {"classes": classes}
+    probe = (
+        AttentiveProbe(d, out, spec.depth, spec.heads) if spec.kind == "attentive" else LinearProbe(d, out)
+    )
+    optimizer = torch.optim.AdamW(probe.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+    steps = spec.epochs * max(1, int(np.ceil(v / spec.batch_size)))
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    data = torch.from_numpy(tokens.astype(np.float32))
+    for _ in range(spec.epochs):
+        order = rng.permutation(v)
+        for start in range(0, v, spec.batch_size):
+            idx = order[start : start + spec.batch_size]
+            clip = rng.integers(0, c, len(idx))
+            loss = loss_fn(probe(data[idx, clip]), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+    return probe.eval(), stats
+
+
+@torch.no_grad()
+def predict(probe: nn.Module, tokens: np.ndarray, stats: dict) -> np.ndarray:
+    """Clip-averaged predictions: EF in its units for regression, class probabilities otherwise."""
+    v, c, n, d = tokens.shape
+    data = torch.from_numpy(tokens.astype(np.float32)).reshape(v * c, n, d)
+    outs = torch.cat([probe(data[i : i + 256]) for i in range(0, v * c, 256)]).reshape(v, c, -1)
+    if "classes" in stats:
+        return outs.softmax(-1).mean(1).numpy()
+    return (outs.mean(1)[:, 0] * stats["std"] + stats["mean"]).numpy()
+
+
+def regression_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    err = pred - true
+    return {
+        "mae": float(np.abs(err).mean()),
+        "rmse": float(np.sqrt((err**2).mean())),
+        "r2": float(1 - (err**2).sum() / ((true - true.mean()) ** 2).sum()),
+    }
+
+
+def classification_metrics(prob: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    pred = prob.argmax(1)
+    f1s = []
+    for k in np.unique(true):
+        tp = np.sum((pred == k) & (true == k))
+        precision = tp / max(1, np.sum(pred == k))
+        recall = tp / max(1, np.sum(true == k))
+        f1s.append(0.0 if tp == 0 else 2 * precision * recall / (precision + recall))
+    return {"accuracy": float((pred == true).mean()), "macro_f1": float(np.mean(f1s))}
+
+
+def label_fraction(labels: np.ndarray, fraction: float, seed: int, floor: int = 2) -> np.ndarray:
+    """Indices of a stratified, seeded subset with at least `floor` examples per class (EF: by decile)."""
+    rng = np.random.default_rng(seed)
+    strata = (
+        labels
+        if labels.dtype.kind in "iub"
+        else np.digitize(labels, np.quantile(labels, np.linspace(0, 1, 11)[1:-1]))
+    )
+    chosen = []
+    for s in np.unique(strata):
+        members = np.flatnonzero(strata == s)
+        k = min(len(members), max(floor, round(fraction * len(members))))
+        chosen.extend(rng.choice(members, k, replace=False))
+    return np.sort(np.array(chosen))
