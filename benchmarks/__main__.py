@@ -7,9 +7,13 @@ import platform
 import sys
 from pathlib import Path
 
-from benchmarks import bench_realism, bench_simulator
+from benchmarks import bench_pretrain, bench_realism, bench_simulator
 
-BENCHMARKS = {"simulator": bench_simulator.run, "realism": bench_realism.run}
+BENCHMARKS = {
+    "simulator": bench_simulator.run,
+    "realism": bench_realism.run,
+    "pretrain": bench_pretrain.run,
+}
 
 
 def main() -> None:

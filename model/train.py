@@ -98,6 +98,8 @@ def pretrain(
     import torch
 
     torch.save(module.encoder.state_dict(), out / "encoder.pt")
+    if hasattr(module, "target_encoder"):  # V-JEPA evaluates the EMA target; keep both
+        torch.save(module.target_encoder.state_dict(), out / "target_encoder.pt")
     losses = _loss_curve(out)
     metrics = {
         "method": opt.method,

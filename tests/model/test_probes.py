@@ -1,0 +1,60 @@
+"""Probes: shapes, label fractions, and that they learn a signal that is in the tokens."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from model.probes import (
+    AttentiveProbe,
+    LinearProbe,
+    ProbeSpec,
+    classification_metrics,
+    fit_probe,
+    label_fraction,
+    predict,
+    regression_metrics,
+)
+
+
+def test_probe_shapes() -> None:
+    tokens = torch.randn(3, 50, 32)
+    assert AttentiveProbe(32, 5, depth=2, heads=4)(tokens).shape == (3, 5)
+    assert LinearProbe(32, 1)(tokens).shape == (3, 1)
+
+
+def test_label_fraction_is_stratified_seeded_with_a_floor() -> None:
+    views = np.repeat(np.arange(5), [100, 50, 20, 5, 3])
+    subset = label_fraction(views, 0.01, seed=0)
+    counts = np.bincount(views[subset], minlength=5)
+    assert (counts >= 2).all() and counts[0] == 2
+    assert np.array_equal(subset, label_fraction(views, 0.01, seed=0))
+    assert not np.array_equal(label_fraction(views, 0.5, seed=0), label_fraction(views, 0.5, seed=1))
+    ef = np.random.default_rng(0).uniform(10, 80, 300)
+    assert len(label_fraction(ef, 0.1, seed=0)) == 30
+
+
+def _tokens_with_signal(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ef = rng.uniform(10, 80, n)
+    view = rng.integers(0, 3, n)
+    tokens = rng.normal(0, 1, (n, 2, 20, 16)).astype(np.float32)
+    tokens += 2.0 * rng.normal(0, 1, (1, 1, 20, 16)).astype(
+        np.float32
+    )  # a fixed code per position, as encoders add
+    tokens[:, :, 3, 0] += (ef[:, None] - 45) / 10  # EF lives in one token
+    tokens[:, :, :, 1] += 2.0 * view[:, None, None]  # the view everywhere
+    return tokens, ef, view
+
+
+def test_probes_learn_the_signal() -> None:
+    rng = np.random.default_rng(0)
+    tokens, ef, view = _tokens_with_signal(240, rng)
+    train, test = slice(0, 180), slice(180, None)
+    spec = ProbeSpec(epochs=30, lr=3e-3)
+    probe, stats = fit_probe(tokens[train], ef[train], "regression", spec)
+    reg = regression_metrics(predict(probe, tokens[test], stats), ef[test])
+    baseline = np.abs(ef[test] - ef[train].mean()).mean()
+    assert reg["mae"] < 0.5 * baseline and reg["r2"] > 0.6
+    probe, stats = fit_probe(tokens[train], view[train], "classification", spec)
+    cls = classification_metrics(predict(probe, tokens[test], stats), view[test])
+    assert cls["accuracy"] > 0.9 and cls["macro_f1"] > 0.9
