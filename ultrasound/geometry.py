@@ -94,3 +94,14 @@ def apex_depth_map(mask: np.ndarray) -> np.ndarray:
     h, w = mask.shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     return np.sqrt((xx / (w - 1) - 0.5) ** 2 + (yy / (h - 1)) ** 2)
+
+
+def sector_apex_and_span(mask: np.ndarray) -> tuple[float, float, float, float]:
+    """Apex (x, y) and the beam-angle range (min, max, radians) of a fan-shaped mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    top = rows[0]
+    cols = np.flatnonzero(mask[top])
+    ax, ay = float(cols.mean()), float(top) - 1.0
+    yy, xx = np.nonzero(mask)
+    theta = np.arctan2(xx - ax, yy - ay)
+    return ax, ay, float(np.percentile(theta, 1)), float(np.percentile(theta, 99))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from ultrasound.geometry import estimate_sector_mask
+from ultrasound.geometry import estimate_sector_mask, sector_apex_and_span
 
 PERTURBATION_KINDS = (
     "depth_attenuation",
@@ -117,17 +117,6 @@ def _depth_blur(v: np.ndarray, mask: np.ndarray, lateral: float) -> np.ndarray:
     w_far = np.clip(depth * 2 - 1, 0, 1)
     w_near = np.clip(1 - depth * 2, 0, 1)
     return bands[0] * w_near + bands[1] * (1 - w_near - w_far) + bands[2] * w_far
-
-
-def sector_apex_and_span(mask: np.ndarray) -> tuple[float, float, float, float]:
-    """Apex (x, y) and the beam-angle range (min, max, radians) of a fan-shaped mask."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    top = rows[0]
-    cols = np.flatnonzero(mask[top])
-    ax, ay = float(cols.mean()), float(top) - 1.0
-    yy, xx = np.nonzero(mask)
-    theta = np.arctan2(xx - ax, yy - ay)
-    return ax, ay, float(np.percentile(theta, 1)), float(np.percentile(theta, 99))
 
 
 def _wedge(mask: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter, maximum_filter, uniform_filter
 
-from ultrasound.geometry import estimate_sector_mask
-from ultrasound.perturbations import sector_apex_and_span
+from ultrasound.geometry import estimate_sector_mask, sector_apex_and_span
 from ultrasound.realism import DARK_LEVEL, speckle_snr
 
 MAX_FRAMES = 24

@@ -7,7 +7,7 @@ the ejection fraction, so global image statistics cannot shortcut the label.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -180,8 +180,3 @@ def render_study(study: Study, speckle_strength: float = 1.0) -> Rendered:
         es_chords=es_chords,
         heart=heart,
     )
-
-
-def study_record(study: Study) -> dict:
-    """The study's factors as a flat dict (for manifests and debugging)."""
-    return asdict(study)
