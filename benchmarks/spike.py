@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from model.config import load_config
 from model.embed import embed_videos, load_encoder
@@ -40,12 +41,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("reports/spike"))
     parser.add_argument("--set", nargs="*", default=[], help="config overrides key=value")
     args = parser.parse_args()
-    overrides = dict(kv.split("=", 1) for kv in args.set)
-    overrides = {
-        k: (float(v) if v.replace(".", "", 1).replace("e-", "", 1).isdigit() else v)
-        for k, v in overrides.items()
-    }
-    overrides = {k: (int(v) if isinstance(v, float) and v.is_integer() else v) for k, v in overrides.items()}
+    overrides = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     base = load_config("params.yaml", overrides)
     dataset = Path(base.data.root) / base.data.dataset
     cache = Path(base.data.cache) / base.data.dataset
