@@ -83,6 +83,7 @@ def run_demo(out: Path, n_videos: int, seed: int) -> None:
     console.rule("where to look")
     console.print(f"datasets: {out}/ and {pediatric}/ (FileList.csv, VolumeTracings.csv, Videos/)")
     console.print(f"perturbed clips: {perturbed}/  ·  inspect any video: echojepa quality {perturbed}/*.avi")
+    console.print("next: echojepa pretrain → embed → probe (the model stages, not yet part of the demo)")
     console.print(
-        "not yet built: pretraining, probes, evaluation, release, serving, monitoring (open issues)"
+        "not yet built: feature store, evaluation and gates, release, serving, monitoring (open issues)"
     )
