@@ -37,8 +37,8 @@ class ModelConfig(Section):
     preset: Literal["tiny", "vit_tiny", "small", "base", "large"] = "tiny"
     patch_size: int = 16
     tubelet: int = 2
-    predictor_width: int = 96
-    predictor_depth: int = 4
+    predictor_width: int = 48
+    predictor_depth: int = 2
     predictor_heads: int = 4
     decoder_width: int = 96  # VideoMAE decoder
     decoder_depth: int = 2
@@ -58,12 +58,12 @@ class MaskConfig(Section):
 class OptimConfig(Section):
     method: Literal["jepa", "videomae"] = "jepa"
     steps: int = Field(300, gt=0)
-    lr: float = 5e-4
+    lr: float = 1e-3
     start_lr: float = 1e-5
     final_lr: float = 1e-5
     warmup: int = 30
     weight_decay: tuple[float, float] = (0.04, 0.4)
-    ema: tuple[float, float] = (0.996, 1.0)
+    ema: tuple[float, float] = (0.99, 1.0)
     grad_clip: float = 10.0
     seed: int = 0
     checkpoint_every: int = Field(100, gt=0)
