@@ -15,19 +15,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ultrasound.cardiac import disc_volume
 from ultrasound.dataset import plan_studies, simulate_dataset
 from ultrasound.fit_causes import evaluate, simulate_metrics
 from ultrasound.realism import (
     ECHONET_RANGES,
     cavity_emptying,
     contour_mask,
+    ed_chords,
     global_statistics,
     image_statistics,
+    median_speckle_share,
+    nuisance_correlations,
     shortcut_r2,
-    speckle_variance_share,
 )
-from ultrasound.simulator import render_study, sample_study
 from ultrasound.video_io import read_video
 
 
@@ -47,8 +47,7 @@ def _label_signal(folder: Path, table: pd.DataFrame, tracings: pd.DataFrame) -> 
     by_file = dict(list(tracings.groupby("FileName")))
     proxy = []
     for name in apical.FileName:
-        frames = [g[["X1", "Y1", "X2", "Y2"]].to_numpy() for _, g in by_file[name].groupby("Frame")]
-        proxy.append(cavity_emptying(videos[name], contour_mask(max(frames, key=disc_volume))))
+        proxy.append(cavity_emptying(videos[name], contour_mask(ed_chords(by_file[name]))))
     return {
         "shortcut_r2_global_stats": round(shortcut_r2(features, table.EF.to_numpy()), 3),
         "ed_contour_dark_share_r_apical": round(float(np.corrcoef(proxy, apical.EF)[0, 1]), 3),
@@ -58,23 +57,8 @@ def _label_signal(folder: Path, table: pd.DataFrame, tracings: pd.DataFrame) -> 
 
 def _independence() -> dict:
     plan = pd.DataFrame([asdict(s) for s, _, _ in plan_studies(3000, seed=7, cohort="mixed")])
-    y = plan.ef_target.to_numpy()
-    out = {"heart_rate": round(float(np.corrcoef(plan.heart_rate, y)[0, 1]), 3)}
-    for column in ("device", "view", "cohort"):
-        out[column] = max(
-            round(abs(float(np.corrcoef((plan[column] == v).to_numpy(float), y)[0, 1])), 3)
-            for v in plan[column].unique()
-        )
-    return out
-
-
-def _speckle_share(n: int = 10) -> float:
-    rng = np.random.default_rng(3)
-    shares = []
-    for i in range(n):
-        study = sample_study(i, "adult", 3, rng)
-        shares.append(speckle_variance_share(render_study(study).video, render_study(study, 0.0).video))
-    return round(float(np.median(shares)), 3)
+    r = nuisance_correlations(plan, "ef_target", ("heart_rate",), ("device", "view", "cohort"))
+    return {k: round(v, 3) for k, v in r.items()}
 
 
 def run() -> dict:
@@ -88,7 +72,7 @@ def run() -> dict:
             "realism": _realism(tmp, table),
             "label": _label_signal(tmp, table, tracings),
             "max_abs_r_ef_vs_nuisance_3000_studies": _independence(),
-            "speckle_share_of_tissue_variance": _speckle_share(),
+            "speckle_share_of_tissue_variance": round(median_speckle_share(), 3),
         }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

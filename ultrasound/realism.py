@@ -104,3 +104,38 @@ def speckle_variance_share(noisy: np.ndarray, anatomy: np.ndarray) -> float:
     tissue = anatomy.mean(axis=0) > TISSUE_LEVEL
     n, a = noisy[:, tissue].astype(np.float32), anatomy[:, tissue].astype(np.float32)
     return float(np.var(n - a) / np.var(n))
+
+
+def chords_by_frame(rows) -> dict[int, np.ndarray]:
+    """One file's VolumeTracings rows (a DataFrame) -> {frame: chord block [21, 4], long axis first}."""
+    return {int(f): g[["X1", "Y1", "X2", "Y2"]].to_numpy(float) for f, g in rows.groupby("Frame")}
+
+
+def ed_chords(rows) -> np.ndarray:
+    """The end-diastolic chord block of one file's tracings: the traced frame of larger disc volume."""
+    from ultrasound.cardiac import disc_volume
+
+    return max(chords_by_frame(rows).values(), key=disc_volume)
+
+
+def nuisance_correlations(table, target: str, numeric: tuple[str, ...], categorical: tuple[str, ...]) -> dict:
+    """|r| of a label with each numeric factor, and the largest |r| with any level indicator of each
+    categorical factor: {factor: |r|}."""
+    y = table[target].to_numpy(float)
+    out = {c: abs(float(np.corrcoef(table[c].to_numpy(float), y)[0, 1])) for c in numeric}
+    for c in categorical:
+        levels = table[c].unique()
+        out[c] = max(abs(float(np.corrcoef((table[c] == v).to_numpy(float), y)[0, 1])) for v in levels)
+    return out
+
+
+def median_speckle_share(n_clips: int = 10, seed: int = 3) -> float:
+    """Median speckle_variance_share over simulated adult clips (rendered with and without speckle)."""
+    from ultrasound.simulator import render_study, sample_study
+
+    rng = np.random.default_rng(seed)
+    shares = []
+    for i in range(n_clips):
+        study = sample_study(i, "adult", seed, rng)
+        shares.append(speckle_variance_share(render_study(study).video, render_study(study, 0.0).video))
+    return float(np.median(shares))

@@ -13,6 +13,7 @@ import pytest
 
 from ultrasound.cardiac import disc_volume
 from ultrasound.dataset import FILELIST_COLUMNS, plan_studies, simulate_dataset
+from ultrasound.realism import chords_by_frame
 
 ECHONET_COLUMNS = [
     "FileName",
@@ -66,7 +67,7 @@ def test_tracings_reproduce_ef_by_method_of_discs(filelist: pd.DataFrame, tracin
     by_file = dict(list(tracings.groupby("FileName")))
     for row in filelist.itertuples():
         rows = by_file[row.FileName]
-        volumes = [disc_volume(g[["X1", "Y1", "X2", "Y2"]].to_numpy()) for _, g in rows.groupby("Frame")]
+        volumes = [disc_volume(chords) for chords in chords_by_frame(rows).values()]
         assert len(volumes) == 2
         assert 100 * (1 - min(volumes) / max(volumes)) == pytest.approx(row.EF, abs=0.1)
         assert len(rows) == 42  # a long axis and 20 chords at ED and at ES
