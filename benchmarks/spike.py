@@ -18,19 +18,16 @@ import yaml
 
 from model.config import load_config
 from model.embed import embed_videos, load_encoder
-from model.probes import ProbeSpec, fit_probe, predict, regression_metrics
+from model.probe_eval import probe_runs, split_masks
+from model.probes import ProbeSpec
 from model.train import pretrain
 
 
 def probe_mae(tokens: np.ndarray, table, seeds: list[int], spec: ProbeSpec) -> list[float]:
-    train = table.Split.isin(["TRAIN", "VAL"]).to_numpy()
-    test = (table.Split == "TEST").to_numpy()
-    ef = table.EF.to_numpy()
-    maes = []
-    for seed in seeds:
-        probe, stats = fit_probe(tokens[train], ef[train], "regression", spec, seed=seed)
-        maes.append(regression_metrics(predict(probe, tokens[test], stats), ef[test])["mae"])
-    return maes
+    """EF MAE on TEST of the attentive probe trained on all TRAIN + VAL labels, one value per seed."""
+    train, test = split_masks(table)
+    runs = probe_runs(tokens, table.EF.to_numpy(float), "regression", train, test, 1.0, tuple(seeds), spec)
+    return [run["mae"] for run in runs]
 
 
 def main() -> None:

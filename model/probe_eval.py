@@ -28,6 +28,33 @@ def manifest_frame(embeddings: Path) -> pd.DataFrame:
     return pd.read_csv(Path(embeddings) / "index.csv")
 
 
+def split_masks(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Probe training rows (TRAIN + VAL) and test rows (TEST) of a training frame, as boolean masks."""
+    split = frame.Split.astype(str).str.upper()
+    return split.isin(["TRAIN", "VAL"]).to_numpy(), (split == "TEST").to_numpy()
+
+
+def probe_runs(
+    tokens: np.ndarray,
+    target: np.ndarray,
+    kind: str,
+    train: np.ndarray,
+    test: np.ndarray,
+    fraction: float,
+    seeds: tuple[int, ...],
+    spec: ProbeSpec,
+) -> list[dict[str, float]]:
+    """One probe per seed on a seeded label fraction of the training rows; its TEST metrics per seed."""
+    runs = []
+    for seed in seeds:
+        subset = np.flatnonzero(train)[label_fraction(target[train], fraction, seed)]
+        probe, stats = fit_probe(np.asarray(tokens[subset]), target[subset], kind, spec, seed)
+        out = predict(probe, np.asarray(tokens[test]), stats)
+        metrics = regression_metrics if kind == "regression" else classification_metrics
+        runs.append(metrics(out, target[test]) | {"train_examples": len(subset)})
+    return runs
+
+
 def evaluate_probes(
     embeddings: Path,
     tasks: tuple[str, ...] = ("ef", "view"),
@@ -42,8 +69,7 @@ def evaluate_probes(
     spec = spec or ProbeSpec()
     tokens = np.load(Path(embeddings) / "tokens.npy", mmap_mode="r")
     frame = frame_source(embeddings)
-    train = frame.Split.astype(str).str.upper().isin(["TRAIN", "VAL"]).to_numpy()
-    test = (frame.Split.astype(str).str.upper() == "TEST").to_numpy()
+    train, test = split_masks(frame)
     results: dict = {"embeddings": str(embeddings), "probe": spec.__dict__, "tasks": {}}
     for task in tasks:
         if task == "ef":
@@ -56,23 +82,15 @@ def evaluate_probes(
             target, kind = frame.View.map({v: i for i, v in enumerate(views)}).to_numpy(), "classification"
         per_fraction = {}
         for fraction in fractions:
-            runs = []
-            for seed in seeds:
-                subset = np.flatnonzero(train)[label_fraction(target[train], fraction, seed)]
-                probe, stats = fit_probe(np.asarray(tokens[subset]), target[subset], kind, spec, seed)
-                out = predict(probe, np.asarray(tokens[test]), stats)
-                runs.append(
-                    regression_metrics(out, target[test])
-                    if kind == "regression"
-                    else classification_metrics(out, target[test])
-                )
+            runs = probe_runs(tokens, target, kind, train, test, fraction, seeds, spec)
             per_fraction[f"{fraction:g}"] = {
                 key: {
                     "mean": float(np.mean([r[key] for r in runs])),
                     "std": float(np.std([r[key] for r in runs])),
                 }
                 for key in runs[0]
-            } | {"train_examples": len(subset)}
+                if key != "train_examples"
+            } | {"train_examples": runs[0]["train_examples"]}
         results["tasks"][task] = per_fraction
     return results
 
