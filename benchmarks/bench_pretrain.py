@@ -30,12 +30,8 @@ def _step_seconds(overrides: dict, repeats: int = 6, warmup: int = 2) -> tuple[f
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        if hasattr(module, "target_encoder"):
-            with torch.no_grad():
-                for pt, p in zip(
-                    module.target_encoder.parameters(), module.encoder.parameters(), strict=True
-                ):
-                    pt.mul_(0.999).add_(p, alpha=0.001)
+        if hasattr(module, "update_target"):  # JEPA's EMA target update is part of its step
+            module.update_target(0.999)
         if i >= warmup:
             times.append(time.perf_counter() - start)
     return statistics.median(times), module.step_flops(d.batch_size)

@@ -59,9 +59,14 @@ class JEPA(PretrainModule):
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         opt = self.config.optimization
         m = ema_momentum(self.global_step, opt.steps, start=opt.ema[0], end=opt.ema[1])
-        for p_target, p in zip(self.target_encoder.parameters(), self.encoder.parameters(), strict=True):
-            p_target.mul_(m).add_(p.detach(), alpha=1 - m)
+        self.update_target(m)
         self.log("train/ema", m, on_step=True)
+
+    @torch.no_grad()
+    def update_target(self, momentum: float) -> None:
+        """target ← momentum · target + (1 − momentum) · encoder, parameter by parameter."""
+        for p_target, p in zip(self.target_encoder.parameters(), self.encoder.parameters(), strict=True):
+            p_target.mul_(momentum).add_(p.detach(), alpha=1 - momentum)
 
     def trainable_modules(self):
         return [self.encoder, self.predictor]
