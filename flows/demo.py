@@ -1,7 +1,8 @@
 """`echojepa demo`: the platform end to end on synthetic data, as far as it reaches today.
 
-Stages so far: simulate adult and pediatric cohorts → dataset summary and realism check → acoustic
-perturbations and the cause classifier on a held-out clip. A rerun reuses a dataset whose settings match.
+Stages so far: the DVC pipeline (simulate → validate → prepare → pretrain → embed → features → probe),
+a pediatric cohort, the dataset summary and realism check, acoustic perturbations and the cause
+classifier on a held-out clip. A rerun reuses every stage whose inputs did not change.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-
-PEDIATRIC_SHARE = 0.2
 
 
 def _simulate_once(out: Path, n_videos: int, seed: int, cohort: str) -> tuple[float, bool]:
@@ -54,7 +53,60 @@ def _perturbation_check(dataset: Path, out: Path) -> list[tuple[str, str]]:
     return rows
 
 
-def run_demo(out: Path, n_videos: int, seed: int) -> None:
+def _repro(console) -> float:
+    """`dvc repro`: every pipeline stage whose inputs changed runs, the rest is reused."""
+    import os
+    import subprocess
+    import sys
+
+    if not Path("dvc.yaml").is_file():
+        raise ValueError("dvc.yaml not found: run the demo from the repository root")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    start = time.perf_counter()
+    console.print("[bold]pipeline[/] dvc repro (stages whose inputs are unchanged are reused)")
+    done = subprocess.run([sys.executable, "-m", "dvc", "repro"], env=env)
+    if done.returncode != 0:
+        raise ValueError("dvc repro failed (see the stage output above)")
+    return time.perf_counter() - start
+
+
+def _results_table():
+    """What the pipeline produced: validation counts, pretraining, probe metrics."""
+    from rich.table import Table
+
+    from model.config import load_config
+
+    config = load_config("params.yaml")
+    run = f"{config.optimization.method}-{config.model.preset}"
+    table = Table(title=f"Pipeline results ({config.data.dataset}, {run})")
+    table.add_column("stage")
+    table.add_column("result")
+    validation = json.loads(Path(f"reports/validation/{config.data.dataset}/summary.json").read_text())
+    table.add_row(
+        "validate",
+        f"{validation['rows_in']} rows: {validation['accepted']} accepted, "
+        f"{validation['quarantined']} quarantined",
+    )
+    pre = json.loads(Path(f"models/{run}/metrics.json").read_text())
+    table.add_row(
+        "pretrain",
+        f"{pre['steps']} steps, loss {pre['first_loss']:.3f} → {pre['final_loss']:.3f}, "
+        f"{pre['seconds']:.0f} s",
+    )
+    probes = json.loads(Path("reports/probes/metrics.json").read_text())
+    for task, per in probes["tasks"].items():
+        if isinstance(per, str):
+            table.add_row(f"probe {task}", per)
+            continue
+        key = "mae" if task == "ef" else "accuracy"
+        shown = ", ".join(
+            f"{float(f):.0%} labels {m[key]['mean']:.2f}±{m[key]['std']:.2f}" for f, m in per.items()
+        )
+        table.add_row(f"probe {task} ({key}, TEST)", shown)
+    return table
+
+
+def run_demo(n_pediatric: int, seed: int) -> None:
     """Run every stage that exists and print what happened and where to look."""
     from rich.console import Console
     from rich.table import Table
@@ -63,15 +115,16 @@ def run_demo(out: Path, n_videos: int, seed: int) -> None:
 
     console = Console()
     console.rule("EchoJEPA demo")
+    seconds = _repro(console)
+    console.print(f"[bold]pipeline[/] done in {seconds:.0f} s")
+    out = Path("data/raw/synthetic")
     pediatric = out.with_name(out.name + "-pediatric")
-    n_ped = max(10, int(n_videos * PEDIATRIC_SHARE))
-    t_adult, reused_a = _simulate_once(out, n_videos, seed, "adult")
-    t_ped, reused_p = _simulate_once(pediatric, n_ped, seed + 1, "pediatric")
-    for path, secs, reused in ((out, t_adult, reused_a), (pediatric, t_ped, reused_p)):
-        console.print(
-            f"[bold]simulate[/] {path}: " + ("reused (settings unchanged)" if reused else f"{secs:.1f} s")
-        )
+    t_ped, reused = _simulate_once(pediatric, n_pediatric, seed + 1, "pediatric")
+    console.print(
+        f"[bold]simulate[/] {pediatric}: " + ("reused (settings unchanged)" if reused else f"{t_ped:.1f} s")
+    )
     print_dataset_summary(out)
+    console.print(_results_table())
     perturbed = Path("data/demo/perturbed")
     checks = _perturbation_check(out, perturbed)
     table = Table(title="Cause classifier on one test clip, each perturbation at 'high'")
@@ -81,9 +134,14 @@ def run_demo(out: Path, n_videos: int, seed: int) -> None:
         table.add_row(applied, named)
     console.print(table)
     console.rule("where to look")
-    console.print(f"datasets: {out}/ and {pediatric}/ (FileList.csv, VolumeTracings.csv, Videos/)")
-    console.print(f"perturbed clips: {perturbed}/  ·  inspect any video: echojepa quality {perturbed}/*.avi")
-    console.print("next: echojepa pretrain → embed → probe (the model stages, not yet part of the demo)")
+    console.print(f"datasets: {out}/ and {pediatric}/ · validated rows and quarantine: data/validated/")
     console.print(
-        "not yet built: feature store, evaluation and gates, release, serving, monitoring (open issues)"
+        "data docs (Great Expectations): reports/validation/*/data_docs/index.html"
+        " · `dvc metrics show` · `dvc plots show`"
     )
+    console.print(
+        "encoder run: models/jepa-tiny/ · embeddings: data/embeddings/ · feature store: data/features/"
+    )
+    console.print("probe metrics and TEST predictions: reports/probes/")
+    console.print(f"perturbed clips: {perturbed}/  ·  inspect any video: echojepa quality {perturbed}/*.avi")
+    console.print("not yet built: evaluation and gates, release, serving, monitoring (open issues)")

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def progress_bar(description: str, total: int) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar; yields `advance(done, total)` for library callbacks."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -18,6 +18,7 @@ class DataConfig(Section):
 
     dataset: str = "synthetic"
     root: str = "data/raw"
+    validated: str = "data/validated"  # the validate stage's accepted manifest, read when present
     cache: str = "data/cache"
     frames: int = Field(16, gt=0)  # frames per clip
     frame_step: int = Field(4, gt=0)  # 16 × 4 frames at 50 fps span 1.3 s: at least one beat above 46 bpm
@@ -123,3 +124,25 @@ def _tuples(value):
     if isinstance(value, list):
         return tuple(value)
     return value
+
+
+class ProbeConfig(Section):
+    """params.yaml `probe:`: the frozen-encoder probe protocol (V-JEPA's attentive probe)."""
+
+    kind: Literal["attentive", "linear"] = "attentive"
+    depth: int = Field(1, ge=1)  # self-attention blocks before the cross-attention pooling, plus one
+    heads: int = Field(4, ge=1)
+    epochs: int = Field(20, gt=0)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    batch_size: int = Field(32, gt=0)
+    tasks: tuple[Literal["ef", "view"], ...] = ("ef", "view")
+    fractions: tuple[float, ...] = (0.01, 0.1, 1.0)
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+    def spec(self, kind: str | None = None):
+        """The ProbeSpec that model.probes trains with."""
+        from model.probes import ProbeSpec
+
+        fields = ("depth", "heads", "epochs", "lr", "weight_decay", "batch_size")
+        return ProbeSpec(kind=kind or self.kind, **{f: getattr(self, f) for f in fields})

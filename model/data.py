@@ -24,20 +24,34 @@ from ultrasound.video_io import read_video
 MEAN, STD = 50.0, 55.0  # grey-level statistics of echo sectors (EchoNet-Dynamic: mean ≈ 49, std ≈ 53)
 
 
-def build_clip_cache(
-    dataset_dir: Path, cache_dir: Path, on_progress: Callable[[int, int], None] | None = None
-) -> pd.DataFrame:
-    """Decode every video of FileList.csv once into `cache_dir/<FileName>.npy` (uint8 [T, H, W]).
+def manifest_path(data: DataConfig) -> Path:
+    """The manifest a run reads: the validated one (rows that passed the data contracts) when the
+    validate stage has written it, else the raw dataset's FileList.csv."""
+    validated = Path(data.validated) / data.dataset / "FileList.csv"
+    return validated if validated.is_file() else Path(data.root) / data.dataset / "FileList.csv"
 
-    Videos already cached with the same size are skipped; returns the manifest rows that were cached.
-    """
+
+def video_file(dataset_dir: Path, name: str) -> Path:
+    """A manifest FileName's video: EchoNet names carry no extension (`Videos/<name>.avi`)."""
+    suffixed = Path(name).suffix.lower() in (".avi", ".mp4", ".dcm")
+    return Path(dataset_dir) / "Videos" / (name if suffixed else f"{name}.avi")
+
+
+def build_clip_cache(
+    dataset_dir: Path,
+    cache_dir: Path,
+    on_progress: Callable[[int, int], None] | None = None,
+    manifest: Path | None = None,
+) -> pd.DataFrame:
+    """Decode every video of the manifest (default FileList.csv) once into `cache_dir/<FileName>.npy`
+    (uint8 [T, H, W]). Videos already cached with the same size are skipped; returns the manifest rows."""
     dataset_dir, cache_dir = Path(dataset_dir), Path(cache_dir)
-    table = pd.read_csv(dataset_dir / "FileList.csv")
+    table = pd.read_csv(manifest or dataset_dir / "FileList.csv")
     cache_dir.mkdir(parents=True, exist_ok=True)
     index_path = cache_dir / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
     for i, name in enumerate(table.FileName):
-        video_path = dataset_dir / "Videos" / f"{name}.avi"
+        video_path = video_file(dataset_dir, name)
         stamp = video_path.stat().st_size
         if index.get(name) != stamp or not (cache_dir / f"{name}.npy").exists():
             np.save(cache_dir / f"{name}.npy", read_video(video_path).frames)
@@ -131,12 +145,13 @@ class EchoDataModule(L.LightningDataModule):
         self.steps_per_epoch = steps_per_epoch
         self.dataset_dir = Path(data.root) / data.dataset
         self.cache_dir = Path(data.cache) / data.dataset
+        self.manifest = manifest_path(data)
 
     def prepare_data(self) -> None:
-        build_clip_cache(self.dataset_dir, self.cache_dir)
+        build_clip_cache(self.dataset_dir, self.cache_dir, manifest=self.manifest)
 
     def setup(self, stage: str | None = None) -> None:
-        table = pd.read_csv(self.dataset_dir / "FileList.csv")
+        table = pd.read_csv(self.manifest)
         if "Split" in table:
             table = table[table.Split.astype(str).str.upper().isin(self.splits)]
         world = self.trainer.world_size if self.trainer else 1

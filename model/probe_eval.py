@@ -43,13 +43,18 @@ def probe_runs(
     fraction: float,
     seeds: tuple[int, ...],
     spec: ProbeSpec,
+    predictions: list[np.ndarray] | None = None,
 ) -> list[dict[str, float]]:
-    """One probe per seed on a seeded label fraction of the training rows; its TEST metrics per seed."""
+    """One probe per seed on a seeded label fraction of the training rows; its TEST metrics per seed.
+
+    `predictions`, when given, collects each seed's TEST outputs (EF, or class probabilities)."""
     runs = []
     for seed in seeds:
         subset = np.flatnonzero(train)[label_fraction(target[train], fraction, seed)]
         probe, stats = fit_probe(np.asarray(tokens[subset]), target[subset], kind, spec, seed)
         out = predict(probe, np.asarray(tokens[test]), stats)
+        if predictions is not None:
+            predictions.append(out)
         metrics = regression_metrics if kind == "regression" else classification_metrics
         runs.append(metrics(out, target[test]) | {"train_examples": len(subset)})
     return runs
@@ -70,19 +75,36 @@ def evaluate_probes(
     tokens = np.load(Path(embeddings) / "tokens.npy", mmap_mode="r")
     frame = frame_source(embeddings)
     train, test = split_masks(frame)
-    results: dict = {"embeddings": str(embeddings), "probe": spec.__dict__, "tasks": {}}
+    # "predictions": TEST outputs of the first seed at the largest fraction, for predicted-vs-true plots
+    results: dict = {"embeddings": str(embeddings), "probe": spec.__dict__, "tasks": {}, "predictions": {}}
     for task in tasks:
         if task == "ef":
-            target, kind = frame.EF.to_numpy(float), "regression"
+            target, kind, views = frame.EF.to_numpy(float), "regression", []
+            labelled = np.isfinite(target)  # unlabelled studies are pretraining material only
+            if labelled[train].sum() < 2 or labelled[test].sum() < 1:
+                results["tasks"][task] = "n/a (too few labelled studies)"
+                continue
+            task_train, task_test = train & labelled, test & labelled
         else:
             views = sorted(frame.View.unique()) if "View" in frame else []
             if len(views) < 2:
                 results["tasks"][task] = "n/a (fewer than two views)"
                 continue
             target, kind = frame.View.map({v: i for i, v in enumerate(views)}).to_numpy(), "classification"
+            task_train, task_test = train, test
         per_fraction = {}
         for fraction in fractions:
-            runs = probe_runs(tokens, target, kind, train, test, fraction, seeds, spec)
+            outputs: list[np.ndarray] = []
+            runs = probe_runs(tokens, target, kind, task_train, task_test, fraction, seeds, spec, outputs)
+            if fraction == max(fractions):
+                true, first = target[task_test], outputs[0]
+                if kind == "classification":  # class names, not indices
+                    true, first = np.array(views)[true], np.array(views)[first.argmax(1)]
+                results["predictions"][task] = {
+                    "FileName": frame.FileName[task_test].tolist(),
+                    "actual": true.tolist(),
+                    "predicted": first.tolist(),
+                }
             per_fraction[f"{fraction:g}"] = {
                 key: {
                     "mean": float(np.mean([r[key] for r in runs])),

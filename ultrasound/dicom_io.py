@@ -27,6 +27,8 @@ def _frame_rate(ds) -> float:
 def _to_grey(pixels: np.ndarray, ds) -> np.ndarray:
     """[T, H, W] uint8 from grey or colour pixel data of any bit depth."""
     samples = int(ds.get("SamplesPerPixel", 1))
+    if samples == 1 and pixels.dtype == np.uint8:  # the common case: nothing to convert
+        return pixels[None] if pixels.ndim == 2 else pixels
     if samples == 3:
         if str(ds.get("PhotometricInterpretation", "RGB")).startswith("YBR"):
             from pydicom.pixels import convert_color_space

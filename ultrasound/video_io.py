@@ -110,7 +110,7 @@ def _read_container(target, label: str) -> Video:
         frames: list[np.ndarray] = []
         try:
             for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="gray"))
+                frames.append(_grey(frame))
         except av.error.DecoderNotFoundError:
             tag = _codec_tag(stream)
             raise VideoError(
@@ -132,6 +132,20 @@ def _read_container(target, label: str) -> Video:
             f"truncated: {len(frames)} frames decoded of {declared} the container declares",
         )
     return Video(np.stack(frames).astype(np.uint8), fps or 50.0)
+
+
+# full-range planar YUV (MJPEG decodes to yuvj*): the luma plane already is the grey image, so the
+# colour conversion that to_ndarray(format="gray") runs (most of the decode time) can be skipped
+_LUMA_IS_GREY = {"gray", "yuvj420p", "yuvj422p", "yuvj444p"}
+
+
+def _grey(frame) -> np.ndarray:
+    """uint8 [H, W] grey of a decoded frame."""
+    if frame.format.name in _LUMA_IS_GREY:
+        plane = frame.planes[0]
+        rows = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)
+        return rows[:, : frame.width].copy()
+    return frame.to_ndarray(format="gray")
 
 
 def _codec_tag(stream) -> str:

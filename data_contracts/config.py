@@ -1,0 +1,72 @@
+"""Settings of the data contracts (the `validate:` section of params.yaml) and the one batch-level error.
+
+Everything a reviewer may want to tighten lives here rather than in the suites, so a contract change is a
+params change that DVC sees and that shows up in the run's recorded parameters.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# The nine columns every EchoNet-Dynamic FileList.csv has; without them a manifest is not a dataset.
+ECHONET_COLUMNS = (
+    "FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split",
+)  # fmt: skip
+# The platform's columns, which real data often lacks; the Interfaces section of ARCHITECTURE.md fixes
+# their defaults (PatientID falls back to the file name, StudyDate to the validation date).
+PLATFORM_COLUMNS = ("View", "PatientID", "Cohort", "Device", "StudyDate")
+NUMERIC_COLUMNS = ("EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames")
+LABEL_COLUMNS = ("EF", "ESV", "EDV")
+
+# Contract ranges of a few quality metrics: they reject garbage, not degraded images. Measured with
+# data_contracts.facts on 300 simulated videos (seed 3, mixed cohort): brightness 34-70, contrast 44-57,
+# dynamic_range 148-168, sector_coverage 0.60-0.72; every perturbation kind at high severity stays inside
+# (lowest: brightness 7.2, contrast 17, dynamic_range 77, sector_coverage 0.23, all under dynamic_range).
+# A constant grey clip gives contrast 0 and dynamic_range 0, a black one brightness 0, and uniform noise
+# fills the frame (sector_coverage 1.0); each lies far outside. Degradations are monitoring's business.
+DEFAULT_QUALITY_RANGES: dict[str, tuple[float, float]] = {
+    "brightness": (3.0, 120.0),
+    "contrast": (8.0, 110.0),
+    "dynamic_range": (40.0, 255.0),
+    "sector_coverage": (0.15, 0.95),
+}
+
+
+class ContractError(ValueError):
+    """A manifest the contracts cannot even be run on (absent, unparseable, missing columns).
+
+    The message is one line naming the file and the problem, so a CLI can print it as-is."""
+
+
+class ContractConfig(BaseModel):
+    """What a dataset must satisfy before training sees it, and how much of it may be quarantined."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_quarantine_share: float = Field(0.05, ge=0.0, le=1.0)
+    ef_tolerance: float = Field(1.0, ge=0.0, description="EF points allowed between EF and its volumes")
+    min_frames: int = Field(64, ge=1, description="one training clip: 16 frames x stride 4")
+    views: tuple[str, ...] = ("A4C", "A2C", "PLAX", "PSAX", "SUBCOSTAL")
+    splits: tuple[str, ...] = ("TRAIN", "VAL", "TEST")
+    cohorts: tuple[str, ...] = ("adult", "pediatric")
+    resolution_tolerance: int = Field(0, ge=0, description="pixels between decoded and declared size")
+    frame_count_tolerance: int = Field(0, ge=0, description="frames between decoded and declared count")
+    fps_tolerance: float = Field(0.5, ge=0.0, description="frames per second, declared vs container")
+    quality_ranges: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: dict(DEFAULT_QUALITY_RANGES)
+    )
+    workers: int = Field(0, ge=0, description="processes measuring video facts; 0 = every core")
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> ContractConfig:
+        from ultrasound.quality import METRICS
+
+        for metric, (lo, hi) in self.quality_ranges.items():
+            if metric not in METRICS:
+                raise ValueError(f"quality_ranges: unknown metric {metric!r}; known: {', '.join(METRICS)}")
+            if lo > hi:
+                raise ValueError(f"quality_ranges.{metric}: low {lo} is above high {hi}")
+        for name in ("views", "splits", "cohorts"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} must not be empty")
+        return self

@@ -1,0 +1,167 @@
+"""De-identification of clinical DICOM: pseudonyms from a secret salt, shifted dates, a controlled view
+vocabulary, and the pixels outside the ultrasound sector blanked.
+
+The approach follows the DICOM PS3.15 basic profile's idea, but stricter: nothing from the header is copied
+into the output. The manifest only carries values generated here (salted hashes, a shifted date, a view token
+from a fixed list, a sanitised device name). Burned-in text (name, MRN, date, institution) lives outside the
+fan-shaped scan sector; the sector is where the pixels *move*, so static text is excluded by construction.
+
+Pseudonyms are keyed hashes (HMAC-SHA256) with a salt kept out of git: without the salt nobody can test a
+guessed MRN against a pseudonym; with it, the same patient always maps to the same pseudonym, so patient-level
+splits and grouping survive across ingests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from ultrasound.anatomy import VIEWS
+
+SALT_ENV = "ECHOJEPA_DEID_SALT"
+DEFAULT_SALT_FILE = Path(".secrets/deid_salt")
+# dates move 30–395 days into the past, one shift per patient: intervals between a patient's studies are
+# kept, no date lands in the future (point-in-time feature joins need event times ≤ now)
+SHIFT_MIN_DAYS, SHIFT_SPAN_DAYS = 30, 366
+MOTION_STD = 2.0  # grey levels; speckle in the sector varies far more, burned-in text not at all
+MIN_SECTOR_SHARE = 0.05
+MAX_MOTION_FRAMES = 48
+# view tokens a SeriesDescription / ViewName may hold; only the matched platform view is ever emitted
+VIEW_PATTERNS = {
+    "A4C": r"\b(A4C|A4CH|AP4|AP 4|4CH|4 CH|APICAL 4|4 CHAMBER|FOUR CHAMBER)\b",
+    "A2C": r"\b(A2C|A2CH|AP2|AP 2|2CH|2 CH|APICAL 2|2 CHAMBER|TWO CHAMBER)\b",
+    "PLAX": r"\b(PLAX|PARASTERNAL LONG|PARASTERNAL LAX)\b",
+    "PSAX": r"\b(PSAX|SAX|PARASTERNAL SHORT|SHORT AXIS)\b",
+    "SUBCOSTAL": r"\b(SUBCOSTAL|SUBXIPHOID|SC4C|SUBC)\b",
+}
+assert set(VIEW_PATTERNS) <= set(VIEWS)
+
+
+def load_salt(salt_file: Path = DEFAULT_SALT_FILE) -> bytes:
+    """The de-identification salt: env ECHOJEPA_DEID_SALT, else `salt_file`, created once (random, mode 0600)
+    when missing. A folder created for it gets a `.gitignore` of `*` so the secret never reaches git."""
+    env = os.environ.get(SALT_ENV, "").strip()
+    if env:
+        return env.encode()
+    path = Path(salt_file)
+    if not path.exists():
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True, mode=0o700)
+            (path.parent / ".gitignore").write_text("*\n")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it first; read theirs
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32) + "\n")
+    salt = path.read_text().strip()
+    if not salt:
+        from ingest.common import IngestError
+
+        raise IngestError(f"{path}: the de-identification salt file is empty (delete it to create a new one)")
+    return salt.encode()
+
+
+class Pseudonymizer:
+    """Keyed, deterministic pseudonyms and date shifts for one salt."""
+
+    def __init__(self, salt: bytes) -> None:
+        self._salt = salt
+
+    def _digest(self, kind: str, value: str) -> str:
+        return hmac.new(self._salt, f"{kind}\0{value}".encode(), hashlib.sha256).hexdigest()
+
+    def file_name(self, instance_uid: str) -> str:
+        """FileName of a clip: `dcm_` + 16 hex of the salted SOPInstanceUID (the prefix keeps CSV readers from
+        parsing an all-digit or `1e5`-like hash as a number)."""
+        return "dcm_" + self._digest("sop", instance_uid)[:16]
+
+    def patient(self, patient_id: str) -> str:
+        """PatientID pseudonym: `pt_` + 16 hex of the salted original PatientID."""
+        return "pt_" + self._digest("patient", patient_id)[:16]
+
+    def source(self, rel_path: str) -> str:
+        """A rejected file's relative path as 16 hex (paths may hold names); recompute it to find the file."""
+        return self._digest("path", rel_path)[:16]
+
+    def study_date(self, raw: str, patient_id: str) -> str:
+        """StudyDate (DICOM DA `YYYYMMDD`) moved back by the patient's shift, ISO; "" if absent or invalid."""
+        try:
+            real = datetime.strptime(raw.strip()[:8], "%Y%m%d").date()
+        except ValueError:
+            return ""
+        shift = SHIFT_MIN_DAYS + int(self._digest("dateshift", patient_id)[:8], 16) % SHIFT_SPAN_DAYS
+        try:
+            return (real - timedelta(days=shift)).isoformat()
+        except OverflowError:
+            return date.min.isoformat()
+
+
+def view_hint(*texts: str) -> str | None:
+    """A platform view read from free-text tags, or None; only a token of VIEW_PATTERNS can come out (the
+    text itself is never copied). Two different views in the text count as no hint."""
+    words = " ".join(re.sub(r"[^A-Z0-9]+", " ", t.upper()) for t in texts if t)
+    found = {view for view, pattern in VIEW_PATTERNS.items() if re.search(pattern, words)}
+    return found.pop() if len(found) == 1 else None
+
+
+def device_name(manufacturer: str, model: str) -> str:
+    """Manufacturer + model (not identifying; PS3.15 keeps them), restricted to a safe character set."""
+    text = re.sub(r"[^A-Za-z0-9 ._+-]+", " ", f"{manufacturer} {model}")
+    return re.sub(r"\s+", " ", text).strip()[:64] or "unknown"
+
+
+def sector_mask(frames: np.ndarray) -> np.ndarray | None:
+    """The ultrasound sector of a clip as bool [H, W]: the largest region whose pixels vary over time, filled
+    to its convex hull (a fan is convex; dropouts inside it are filled back). None when no such region covers
+    MIN_SECTOR_SHARE of the frame, i.e. the sector cannot be located and the pixels cannot be cleaned.
+
+    Burned-in text, calipers and logos are static, so their temporal std is ~0 and they fall outside;
+    a moving ECG trace or clock is a separate, smaller region and is dropped with the other small components.
+    """
+    import cv2
+
+    t, h, w = frames.shape
+    idx = np.unique(np.linspace(0, t - 1, min(t, MAX_MOTION_FRAMES)).round().astype(int))
+    moving = (frames[idx].astype(np.float32).std(axis=0) > MOTION_STD).astype(np.uint8)
+    k = max(3, round(min(h, w) / 64) | 1)
+    moving = cv2.morphologyEx(moving, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(moving, connectivity=8)
+    if n < 2:
+        return None
+    best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    if stats[best, cv2.CC_STAT_AREA] < MIN_SECTOR_SHARE * h * w:
+        return None
+    points = np.argwhere(labels == best)[:, ::-1].astype(np.int32)
+    filled = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(filled, cv2.convexHull(points), 1)
+    return filled.astype(bool)
+
+
+def blank_and_resize(frames: np.ndarray, mask: np.ndarray, size: int = 112) -> np.ndarray:
+    """Zero every pixel outside `mask`, crop to the sector's bounding box, pad it to a square (centred, so the
+    aspect ratio is kept) and resize to size×size: uint8 [T, size, size]."""
+    import cv2
+
+    ys, xs = np.nonzero(mask)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    crop = np.where(mask[None, y0:y1, x0:x1], frames[:, y0:y1, x0:x1], 0).astype(np.uint8)
+    keep = mask[y0:y1, x0:x1].astype(np.uint8)
+    ch, cw = keep.shape
+    side = max(ch, cw)
+    top, left = (side - ch) // 2, (side - cw) // 2
+    pad = ((top, side - ch - top), (left, side - cw - left))
+    crop = np.pad(crop, ((0, 0), *pad))
+    keep = cv2.resize(np.pad(keep, pad), (size, size), interpolation=cv2.INTER_NEAREST).astype(bool)
+    interp = cv2.INTER_AREA if side >= size else cv2.INTER_LINEAR
+    out = np.stack([cv2.resize(f, (size, size), interpolation=interp) for f in crop])
+    out[:, ~keep] = 0  # interpolation must not smear anything back outside the sector
+    return out

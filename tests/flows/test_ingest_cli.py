@@ -1,0 +1,69 @@
+"""`echojepa ingest` as a user runs it inside a DVC repository: DICOM with identifiers in tags and burned
+into the pixels → de-identified dataset tracked by DVC, and no identifier in any byte the platform wrote
+(manifest, videos, rejects, DVC pointer files and cache, stdout, stderr)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.ingest.conftest import make_dynamic, sim_small  # noqa: F401  (fixtures)
+from tests.ingest.test_dicom import SECRETS, dicom_src  # noqa: F401  (fixture)
+
+CLI = [sys.executable, "-m", "flows.cli"]
+
+
+def run(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200", "ECHOJEPA_DEID_SALT": "cli-test-salt"}
+    return subprocess.run([*CLI, *args], cwd=repo, capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=root, check=True)
+    return root
+
+
+def test_dicom_ingest_is_tracked_and_leaks_no_identifier(dicom_src: Path, repo: Path) -> None:  # noqa: F811
+    done = run(repo, "ingest", str(dicom_src), "--name", "clinic")
+    assert done.returncode == 0, done.stderr
+    out = repo / "data" / "raw" / "clinic"
+    table = pd.read_csv(out / "FileList.csv")
+    assert len(table) == 3 and table.EF.isna().all()  # unlabelled clinical clips
+    assert (repo / "data" / "raw" / "clinic.dvc").is_file()
+    assert "tracked with DVC" in done.stdout
+    written = [p for p in repo.rglob("*") if p.is_file() and ".git" not in p.relative_to(repo).parts[:1]]
+    assert any(".dvc/cache" in str(p) for p in written)  # the DVC cache holds the data too
+    blobs = [p.read_bytes() for p in written] + [done.stdout.encode(), done.stderr.encode()]
+    for secret in SECRETS:
+        leaks = [
+            p for p, b in zip([*written, "stdout", "stderr"], blobs, strict=True) if secret.encode() in b
+        ]
+        assert not leaks, f"{secret!r} found in {leaks}"
+
+    again = run(repo, "ingest", str(dicom_src), "--name", "clinic")
+    assert again.returncode == 0 and "unchanged" in again.stdout
+
+
+def test_validate_accepts_a_real_layout_dynamic_folder(sim_small: Path, repo: Path, tmp_path: Path) -> None:  # noqa: F811
+    source = make_dynamic(sim_small, tmp_path / "EchoNet-Dynamic")
+    assert run(repo, "ingest", str(source), "--name", "dynamic", "--no-dvc").returncode == 0
+    done = run(repo, "validate", "data/raw/dynamic")
+    assert done.returncode == 0, done.stderr
+    accepted = pd.read_csv(repo / "data" / "validated" / "dynamic" / "FileList.csv")
+    raw = pd.read_csv(repo / "data" / "raw" / "dynamic" / "FileList.csv")
+    assert len(accepted) == len(raw) and set(accepted.View) == {"A4C"}
+
+
+def test_bad_source_is_one_line(repo: Path) -> None:
+    done = run(repo, "ingest", "/no/such/folder", "--name", "x")
+    assert done.returncode == 1
+    assert done.stderr.startswith("echojepa: error:") and done.stderr.count("\n") == 1
