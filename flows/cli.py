@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import flows.commands_release  # noqa: F401  (registers release, ledger, orchestrator, retrain)
 from flows import commands_data, commands_model  # noqa: F401  (registers their commands)
 from flows.app import Kind, Severity, app
 from flows.versioning import VersioningError
@@ -69,21 +70,14 @@ def quality(videos: list[Path]) -> None:
 
 
 @app.command
-def demo(*, n_pediatric: int = 60, seed: int = 0) -> None:
+def demo() -> None:
     """Run the platform end to end on synthetic data, as far as it reaches today, and say what happened.
 
     The pipeline runs through `dvc repro` (params.yaml decides sizes; unchanged stages are reused).
-
-    Parameters
-    ----------
-    n_pediatric
-        Videos of the pediatric cohort (the distribution-shift set).
-    seed
-        Random seed of the pediatric cohort.
     """
     from flows.demo import run_demo
 
-    run_demo(n_pediatric, seed)
+    run_demo()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -171,3 +172,89 @@ def probe(
             shown = {k: f"{v['mean']:.3f}±{v['std']:.3f}" for k, v in m.items() if isinstance(v, dict)}
             print(f"{task} @ {float(fraction):.0%} labels: {shown}")
     print(f"wrote {path}")
+
+
+@app.command
+def evaluate(
+    *,
+    encoder: Path | None = None,
+    embeddings: Path | None = None,
+    out: Path = Path("reports"),
+    params: Path = Path("params.yaml"),
+    set: list[str] | None = None,
+    strict: bool = False,
+) -> None:
+    """Evaluate a candidate encoder and check the release gates; writes evaluation.json + model_card.html.
+
+    EF / view probes, robustness under the acoustic perturbations, pediatric zero-shot, subgroups, and the
+    same-run baselines (random-init encoder, mean predictor); no-regression against the production model
+    that the release ledger names. Failed gates are listed (the retrain flow acts on them); with --strict
+    the command also exits non-zero.
+
+    Parameters
+    ----------
+    encoder
+        encoder.pt to evaluate; default models/METHOD-PRESET/encoder.pt.
+    embeddings
+        Its token cache (reused when it covers the manifest); default data/embeddings/METHOD-PRESET.
+    out
+        Report folder.
+    params
+        Parameter file (sections evaluate, gates, probe, release and the model sections).
+    set
+        Overrides as section.key=value.
+    strict
+        Exit non-zero when a gate fails.
+    """
+    import hashlib
+
+    from evaluation.config import EvaluationConfig, GatesConfig
+    from evaluation.evaluate import evaluate_candidate
+    from evaluation.gates import failed_gates
+    from evaluation.model_card import write_report
+    from flows.versioning import data_version
+    from model.config import ProbeConfig, load_config
+
+    config = load_config(params, overrides(set or []))
+    run = f"{config.optimization.method}-{config.model.preset}"
+    encoder = encoder or Path("models") / run / "encoder.pt"
+    if not encoder.is_file():
+        raise ValueError(f"{encoder}: no such encoder file (run echojepa pretrain first)")
+    weights = hashlib.sha256(encoder.read_bytes()).hexdigest()[:12]
+    report = evaluate_candidate(
+        config,
+        encoder,
+        eval_config=load_section(params, "evaluate", EvaluationConfig),
+        probe_config=load_section(params, "probe", ProbeConfig),
+        production_report=_production_report(params),
+        data_version=data_version(),
+        model_version=f"{run}@{weights}",
+        embeddings_dir=embeddings or Path("data/embeddings") / run,
+        baseline_embeddings_dir=Path("data/embeddings") / f"random-init-{config.model.preset}",
+        gates=load_section(params, "gates", GatesConfig),
+    )
+    json_path, html_path = write_report(report, out)
+    failures = failed_gates(report["gates"])
+    print(f"wrote {json_path} and {html_path}: {len(report['gates']) - len(failures)} of "
+          f"{len(report['gates'])} gates passed")  # fmt: skip
+    for line in failures:
+        print(f"  FAILED {line}")
+    if strict and failures:
+        raise ValueError(f"{len(failures)} gate(s) failed: " + "; ".join(failures))
+
+
+def _production_report(params: Path) -> dict | None:
+    """The production model's evaluation.json, resolved through the release ledger (None: first release)."""
+    import yaml
+
+    section = (yaml.safe_load(params.read_text()) or {}).get("release") or {} if params.exists() else {}
+    ledger_path = Path(section.get("ledger", "registry/ledger.jsonl"))
+    if not ledger_path.is_file():
+        return None
+    from release.ledger import Ledger
+    from release.package import production_model
+
+    model = production_model(Ledger(ledger_path))
+    if model is None:
+        return None
+    return json.loads(Path(model.path_of("evaluation.json")).read_text())

@@ -1,7 +1,7 @@
 """`echojepa demo`: the platform end to end on synthetic data, as far as it reaches today.
 
-Stages so far: the DVC pipeline (simulate → validate → prepare → pretrain → embed → features → probe),
-a pediatric cohort, the dataset summary and realism check, acoustic perturbations and the cause
+Stages so far: the DVC pipeline (simulate → validate → prepare → pretrain → embed → features → probe →
+evaluate with the release gates), the dataset summary and realism check, acoustic perturbations and the cause
 classifier on a held-out clip. A rerun reuses every stage whose inputs did not change.
 """
 
@@ -10,23 +10,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-
-
-def _simulate_once(out: Path, n_videos: int, seed: int, cohort: str) -> tuple[float, bool]:
-    """Simulate unless `out` already holds this exact dataset; returns (seconds, reused)."""
-    from flows.progress import progress_bar
-    from ultrasound.dataset import simulate_dataset
-
-    settings = out / "simulation.json"
-    wanted = {"n_videos": n_videos, "seed": seed, "cohort": cohort}
-    if settings.exists() and (out / "FileList.csv").exists():
-        found = json.loads(settings.read_text())
-        if all(found.get(k) == v for k, v in wanted.items()):
-            return 0.0, True
-    start = time.perf_counter()
-    with progress_bar(f"simulate {cohort} ({n_videos} videos)", n_videos) as advance:
-        simulate_dataset(out, n_videos, seed, cohort, on_progress=advance)
-    return time.perf_counter() - start, False
 
 
 def _perturbation_check(dataset: Path, out: Path) -> list[tuple[str, str]]:
@@ -103,10 +86,20 @@ def _results_table():
             f"{float(f):.0%} labels {m[key]['mean']:.2f}±{m[key]['std']:.2f}" for f, m in per.items()
         )
         table.add_row(f"probe {task} ({key}, TEST)", shown)
+    evaluation = json.loads(Path("reports/evaluation.json").read_text())
+    failed = [
+        f"{g['name']} ({g['value']} vs {g['threshold']})" for g in evaluation["gates"] if not g["passed"]
+    ]
+    passed = len(evaluation["gates"]) - len(failed)
+    table.add_row(
+        "gates",
+        f"{passed} of {len(evaluation['gates'])} passed"
+        + (f"; failed: {', '.join(failed)}" if failed else ""),
+    )
     return table
 
 
-def run_demo(n_pediatric: int, seed: int) -> None:
+def run_demo() -> None:
     """Run every stage that exists and print what happened and where to look."""
     from rich.console import Console
     from rich.table import Table
@@ -119,10 +112,6 @@ def run_demo(n_pediatric: int, seed: int) -> None:
     console.print(f"[bold]pipeline[/] done in {seconds:.0f} s")
     out = Path("data/raw/synthetic")
     pediatric = out.with_name(out.name + "-pediatric")
-    t_ped, reused = _simulate_once(pediatric, n_pediatric, seed + 1, "pediatric")
-    console.print(
-        f"[bold]simulate[/] {pediatric}: " + ("reused (settings unchanged)" if reused else f"{t_ped:.1f} s")
-    )
     print_dataset_summary(out)
     console.print(_results_table())
     perturbed = Path("data/demo/perturbed")
@@ -142,6 +131,9 @@ def run_demo(n_pediatric: int, seed: int) -> None:
     console.print(
         "encoder run: models/jepa-tiny/ · embeddings: data/embeddings/ · feature store: data/features/"
     )
-    console.print("probe metrics and TEST predictions: reports/probes/")
+    console.print("probe metrics and TEST predictions: reports/probes/ · model card: reports/model_card.html")
+    console.print(
+        "release: `echojepa retrain` waits for a reviewer when the gates pass; `echojepa release list`"
+    )
     console.print(f"perturbed clips: {perturbed}/  ·  inspect any video: echojepa quality {perturbed}/*.avi")
-    console.print("not yet built: evaluation and gates, release, serving, monitoring (open issues)")
+    console.print("not yet built: serving, monitoring (open issues)")

@@ -66,3 +66,32 @@ def pull(remote: str | None = None, cwd: Path | None = None) -> str:
 def add(path: Path, cwd: Path | None = None) -> str:
     """Track a folder with `dvc add` (writes PATH.dvc, which goes into git)."""
     return dvc("add", "--quiet", str(path), cwd=cwd)
+
+
+def git_commit() -> str:
+    """HEAD's commit, with `-dirty` when the working tree differs from it; `unknown` outside git."""
+    done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
+    if done.returncode != 0:
+        return "unknown"
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], capture_output=True).returncode != 0
+    return done.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def data_version(lock: Path = Path("dvc.lock")) -> str:
+    """What the model saw: md5 over the data dependencies of dvc.lock's validate and prepare stages
+    (their content hashes); without a lock, the git commit plus `no-lock`."""
+    import hashlib
+    import json
+
+    import yaml
+
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {}) if lock.is_file() else {}
+    deps = sorted(
+        (d["path"], d.get("md5", ""))
+        for name in ("validate", "prepare")
+        for d in stages.get(name, {}).get("deps", [])
+        if str(d.get("path", "")).startswith("data/")
+    )
+    if deps:
+        return "data-" + hashlib.md5(json.dumps(deps).encode()).hexdigest()[:16]
+    return f"{git_commit()}+no-lock"

@@ -1,5 +1,5 @@
-"""`dvc repro` of the whole DAG (simulate → validate → prepare → pretrain → embed → features → probe) in
-a fresh copy of the repository, on a miniature of the tiny preset: it runs end to end, leaves
+"""`dvc repro` of the whole DAG (simulate → validate → prepare → pretrain → embed → features → probe →
+evaluate) in a fresh copy of the repository, on a miniature of the tiny preset: it runs end to end, leaves
 `dvc status` clean, exposes metrics and plots, and a param change reruns only the stages that read it."""
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIATURE = {
-    "simulate": {"n_videos": 24, "seed": 3},
+    "simulate": {"n_videos": 24, "seed": 3, "pediatric_videos": 6},
     "data": {"batch_size": 2},
     "optimization": {"steps": 4, "warmup": 1, "checkpoint_every": 2},
     "probe": {"epochs": 2, "fractions": [1.0], "seeds": [0]},
+    "evaluate": {"probe_seeds": [0], "view_fractions": [1.0], "severities": ["high"], "clips_per_video": 1},
 }
 
 
@@ -67,7 +68,8 @@ def reproduced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 def test_repro_runs_every_stage_and_leaves_status_clean(reproduced: tuple[Path, str]) -> None:
     repo, log = reproduced
-    assert ran(log) == {"simulate", "validate", "prepare", "pretrain", "embed", "features", "probe"}
+    stages = {"simulate", "simulate_pediatric", "validate", "prepare", "pretrain", "embed", "features"}
+    assert ran(log) == stages | {"probe", "evaluate"}
     assert "up to date" in dvc(repo, "status")
     summary = json.loads((repo / "reports/validation/synthetic/summary.json").read_text())
     assert summary["rows_in"] == 24 == summary["accepted"] + summary["quarantined"]
@@ -75,13 +77,22 @@ def test_repro_runs_every_stage_and_leaves_status_clean(reproduced: tuple[Path, 
     assert probes["label_source"] == "feast"
     ef = probes["tasks"]["ef"]["1"]
     assert 0 < ef["mae"]["mean"] < 60  # EF points: a real number from a real (tiny) probe
+    evaluation = json.loads((repo / "reports/evaluation.json").read_text())
+    assert {g["name"] for g in evaluation["gates"]} >= {
+        "ef_mae_margin_over_random_init",
+        "no_regression_ef_mae",
+    }
+    assert evaluation["data_version"].startswith("data-")  # from dvc.lock's validate/prepare deps
+    assert (repo / "reports/model_card.html").stat().st_size > 10_000  # plots embedded
 
 
 def test_metrics_and_plots_are_declared(reproduced: tuple[Path, str]) -> None:
     repo, _ = reproduced
     metrics = json.loads(dvc(repo, "metrics", "show", "--json"))
     files = next(iter(metrics.values()))["data"]
-    assert "reports/probes/metrics.json" in files and "models/jepa-tiny/metrics.json" in files
+    assert {"reports/probes/metrics.json", "models/jepa-tiny/metrics.json", "reports/evaluation.json"} <= set(
+        files
+    )
     dvc(repo, "plots", "show", "--out", "plots")
     html = (repo / "plots" / "index.html").read_text()
     assert "loss.csv" in html and "predictions_ef" in html

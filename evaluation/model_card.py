@@ -1,0 +1,219 @@
+"""The model card: one self-contained HTML page (plots embedded as base64 PNGs) that a reviewer reads before
+approving a release, written beside `evaluation.json`."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+
+from evaluation.card_plots import (
+    bland_altman,
+    confusion,
+    ef_scatter,
+    label_efficiency,
+    plots_section,
+    robustness_bars,
+)
+from evaluation.gates import OPERATORS, failed_gates, scalar
+
+__all__ = [
+    "STYLE",
+    "bland_altman",
+    "confusion",
+    "ef_scatter",
+    "finite",
+    "label_efficiency",
+    "render",
+    "robustness_bars",
+    "write_model_card",
+    "write_report",
+]
+
+STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:0.5em 0 1.5em}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
+th{background:#f3f3f3}tr.pass td{background:#e7f6e7}tr.fail td{background:#fbe3e3}
+.verdict{font-size:1.3em;font-weight:bold;padding:0.4em 0.8em;display:inline-block;border-radius:4px}
+.verdict.pass{background:#2e7d32;color:white}.verdict.fail{background:#c62828;color:white}
+.plots{display:flex;flex-wrap:wrap;gap:12px}.plots figure{margin:0}figcaption{font-size:0.9em;color:#555}
+.na{color:#777;font-style:italic}
+"""
+
+
+def _fmt(value) -> str:
+    value = scalar(value) if not isinstance(value, dict) or "mean" in value else value
+    if isinstance(value, dict):
+        return html.escape(json.dumps(value))
+    if isinstance(value, str):
+        return f'<span class="na">{html.escape(value)}</span>'
+    return f"{value:.4g}"
+
+
+def _mean_std(value) -> str:
+    if isinstance(value, dict) and "mean" in value:
+        return f"{value['mean']:.4g} ± {value.get('std', 0.0):.2g}"
+    return _fmt(value)
+
+
+def _table(header: list[str], rows: list[list[str]], classes: list[str] | None = None) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        f'<tr class="{classes[i] if classes else ""}">' + "".join(f"<td>{c}</td>" for c in row) + "</tr>"
+        for i, row in enumerate(rows)
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _gates_table(gates: list[dict]) -> str:
+    rows = [
+        [
+            html.escape(g["name"]), _fmt(g["value"]),
+            f"{html.escape(OPERATORS.get(g['name'], ''))} {_fmt(g['threshold'])}",
+            "pass" if g["passed"] else "FAIL", html.escape(g.get("note", "")),
+        ]
+        for g in gates
+    ]  # fmt: skip
+    classes = ["pass" if g["passed"] else "fail" for g in gates]
+    return _table(["gate", "value", "threshold", "result", "note"], rows, classes)
+
+
+def _metrics_table(metrics: dict) -> str:
+    keys = [
+        "ef_mae",
+        "ef_rmse",
+        "ef_r2",
+        "view_accuracy",
+        "view_macro_f1",
+        "robustness_mean_increase",
+        "robustness_worst_increase",
+        "pediatric_ef_mae",
+        "n_test",
+        "n_test_labelled",
+    ]
+    return _table(
+        ["metric (TEST)", "value (mean ± std over probe seeds)"],
+        [[k, _mean_std(metrics.get(k, "n/a"))] for k in keys],
+    )
+
+
+def _subgroups_table(subgroups: dict) -> str:
+    reduced = subgroups.get("reduced_ef", {})
+    rows = [[
+        f"EF &lt; {reduced.get('threshold', '?')}", str(reduced.get("n", "")),
+        _mean_std(reduced.get("ef_mae", "n/a")), _fmt(reduced.get("mean_predictor_ef_mae", "n/a")),
+        _mean_std(reduced.get("auroc", "n/a")),
+    ]]  # fmt: skip
+    for column in ("device", "cohort"):
+        groups = subgroups.get(column)
+        if isinstance(groups, dict):
+            rows += [
+                [f"{column} = {html.escape(k)}", str(v["n"]), _mean_std(v["ef_mae"]), "", ""]
+                for k, v in groups.items()
+            ]
+        elif groups is not None:
+            rows.append([column, "", _fmt(groups), "", ""])
+    header = ["subgroup (TEST)", "n", "EF MAE", "mean predictor EF MAE", "AUROC of EF below threshold"]
+    return _table(header, rows)
+
+
+def _baselines_table(report: dict) -> str:
+    metrics, baselines = report.get("metrics", {}), report.get("baselines", {})
+    random_init, mean_pred = baselines.get("random_init", {}), baselines.get("mean_predictor", {})
+    rows = [
+        [
+            "candidate",
+            _mean_std(metrics.get("ef_mae", "n/a")),
+            _mean_std(metrics.get("view_accuracy", "n/a")),
+        ],
+        [
+            "random-init frozen encoder",
+            _mean_std(random_init.get("ef_mae", "n/a")),
+            _mean_std(random_init.get("view_accuracy", "n/a")),
+        ],
+        [
+            f"mean predictor (TRAIN mean {_fmt(mean_pred.get('train_mean', 'n/a'))})",
+            _mean_std(mean_pred.get("ef_mae", "n/a")),
+            '<span class="na">n/a</span>',
+        ],
+    ]
+    return _table(["model", "EF MAE", "view accuracy"], rows)
+
+
+def render(report: dict) -> str:
+    """The model card of a report as one HTML string."""
+    gates = report.get("gates", [])
+    failures = failed_gates(gates)
+    verdict = "pass" if not failures else "fail"
+    headline = "ALL GATES PASS" if not failures else f"{len(failures)} GATE(S) FAIL"
+    version = html.escape(str(report.get("model_version", "unknown")))
+    pediatric = report.get("pediatric")
+    details = json.dumps({k: report.get(k) for k in ("config", "timing", "embeddings", "test_set")}, indent=2)
+    parts = [
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Model card {version}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>Model card: {version}</h1>",
+        _table(
+            ["", ""],
+            [
+                ["model version", version],
+                ["data version", html.escape(str(report.get("data_version", "unknown")))],
+                ["encoder", html.escape(str(report.get("encoder", "")))],
+                ["TEST set", html.escape(json.dumps(report.get("test_set", {})))],
+                [
+                    "pediatric set",
+                    _fmt(pediatric)
+                    if isinstance(pediatric, str)
+                    else html.escape(f"{pediatric.get('dataset')} (n = {pediatric.get('n')})")
+                    if pediatric
+                    else "n/a",
+                ],
+            ],
+        ),
+        f'<h2>Summary</h2><p><span class="verdict {verdict}">{headline}</span></p>',
+        "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in failures) + "</ul>" if failures else "",
+        "<h2>Gates</h2>",
+        _gates_table(gates),
+        "<h2>Metrics</h2>",
+        _metrics_table(report.get("metrics", {})),
+        "<h2>Plots</h2>",
+        plots_section(report),
+        "<h2>Subgroups</h2>",
+        _subgroups_table(report.get("subgroups", {})),
+        "<h2>Baselines of the same run</h2>",
+        _baselines_table(report),
+        "<h2>Run details</h2><details><summary>config, timing, embeddings</summary>",
+        f"<pre>{html.escape(details)}</pre></details></body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def write_model_card(report: dict, out: Path) -> Path:
+    """Write the HTML model card of a report to `out`."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(report), encoding="utf-8")
+    return out
+
+
+def finite(value):
+    """The report with NaN and infinities as "n/a (not finite)", so evaluation.json stays strict JSON."""
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return "n/a (not finite)"
+    return value
+
+
+def write_report(report: dict, out_dir: Path) -> tuple[Path, Path]:
+    """`out_dir/evaluation.json` and `out_dir/model_card.html`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / "evaluation.json"
+    json_path.write_text(json.dumps(finite(report), indent=2, allow_nan=False) + "\n")
+    return json_path, write_model_card(report, out_dir / "model_card.html")

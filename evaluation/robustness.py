@@ -1,0 +1,103 @@
+"""EchoJEPA's robustness test: TEST videos degraded by an acoustic perturbation (parameters fixed per video
+and seeded by the video's name, so a video keeps its shadow centre across severities and runs), re-embedded
+by the frozen encoder and predicted by the unchanged EF probes. Only the perturbed videos are embedded; the
+clean reference is the evaluation's own clean TEST MAE."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.config import PretrainConfig
+from model.data import clip_starts, cut_clip, to_tensor
+from model.vision_transformer import VideoViT
+from ultrasound.perturbations import perturb
+
+VIDEOS_PER_BATCH = 8  # encoder forward over 8 videos × clips at once
+
+
+def video_rng(seed: int, name: str) -> np.random.Generator:
+    """The per-video draw (shadow centre, wedge): a function of the seed and the file name only."""
+    return np.random.default_rng([seed, zlib.crc32(str(name).encode())])
+
+
+@torch.no_grad()
+def embed_frames(
+    encoder: VideoViT,
+    config: PretrainConfig,
+    videos: Sequence[Callable[[], np.ndarray]],
+    clips_per_video: int,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Tokens [V, C, N, D] (float16, like model.embed) of videos given as loaders of uint8 [T, H, W],
+    cut into the same evenly spaced clips as model.embed.embed_videos."""
+    d = config.data
+    span = d.frames * d.frame_step
+    out = np.zeros((len(videos), clips_per_video, encoder.num_tokens, encoder.width), dtype=np.float16)
+    for start in range(0, len(videos), VIDEOS_PER_BATCH):
+        batch = []
+        for load in videos[start : start + VIDEOS_PER_BATCH]:
+            video = load()
+            starts = clip_starts(len(video), span, clips_per_video)
+            batch += [to_tensor(cut_clip(video, s, d.frames, d.frame_step), d.resolution) for s in starts]
+        tokens = encoder(torch.stack(batch)).numpy().astype(np.float16)  # [B·C, N, D]
+        out[start : start + len(batch) // clips_per_video] = tokens.reshape(
+            -1, clips_per_video, *tokens.shape[1:]
+        )
+        if on_progress:
+            on_progress(min(start + VIDEOS_PER_BATCH, len(videos)), len(videos))
+    return out
+
+
+def perturbed_tokens(
+    encoder: VideoViT,
+    config: PretrainConfig,
+    cache_dir: Path,
+    names: Sequence[str],
+    kind: str,
+    severity: str,
+    seed: int,
+    clips_per_video: int,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Tokens of cached videos after one perturbation applied to every frame."""
+
+    def loader(name: str) -> Callable[[], np.ndarray]:
+        path = Path(cache_dir) / f"{name}.npy"
+        return lambda: perturb(np.load(path), kind, severity, video_rng(seed, name))
+
+    return embed_frames(encoder, config, [loader(n) for n in names], clips_per_video, on_progress)
+
+
+def robustness_table(
+    clean_mae: float,
+    settings: dict[tuple[str, str], np.ndarray],
+    true: np.ndarray,
+) -> dict:
+    """Per kind × severity: MAE (mean ± std over probe seeds) and its relative increase over clean.
+
+    Args:
+        clean_mae: the clean TEST EF MAE (mean over seeds) of the same probes.
+        settings: (kind, severity) -> predictions [S, n] on the perturbed videos.
+    """
+    rows = []
+    for (kind, severity), preds in settings.items():
+        per_seed = np.abs(preds - true[None]).mean(axis=1)
+        mae = float(per_seed.mean())
+        rows.append({
+            "kind": kind, "severity": severity, "ef_mae": mae, "ef_mae_std": float(per_seed.std()),
+            "relative_increase": mae / clean_mae - 1.0,
+        })  # fmt: skip
+    increases = [r["relative_increase"] for r in rows]
+    worst = rows[int(np.argmax(increases))] if rows else None
+    return {
+        "clean_ef_mae": clean_mae,
+        "settings": rows,
+        "mean_increase": float(np.mean(increases)) if rows else "n/a (no perturbation configured)",
+        "worst_increase": float(np.max(increases)) if rows else "n/a (no perturbation configured)",
+        "worst_setting": f"{worst['kind']}/{worst['severity']}" if worst else "n/a",
+    }

@@ -1,0 +1,72 @@
+"""Who and what a `retrain` run is, and what its reviewer sees: its parameters, its initiator, its tags,
+whether a deployment started it, the text above the decision form and the decision artifact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect.artifacts import create_markdown_artifact
+from prefect.context import FlowRunContext
+
+from flows.approval import Verdict
+
+
+def read_params(params: Path) -> dict:
+    """The parameter file (params.yaml) as a dict; ValueError if it does not exist."""
+    import yaml
+
+    if not Path(params).is_file():
+        raise ValueError(f"{params}: no such parameter file")
+    return yaml.safe_load(Path(params).read_text()) or {}
+
+
+def from_deployment() -> bool:
+    """Whether the current flow run belongs to a deployment (it can then suspend, not just pause)."""
+    context = FlowRunContext.get()
+    return bool(context and context.flow_run and context.flow_run.deployment_id)
+
+
+def run_initiator(explicit: str | None) -> str:
+    """The given initiator; else `scheduler` for a deployment run a schedule or an automation created;
+    else the OS user."""
+    from release.decisions import current_initiator
+
+    if explicit:
+        return explicit
+    run = FlowRunContext.get().flow_run
+    by_automation = run.created_by is not None and str(run.created_by.type).upper() == "AUTOMATION"
+    return current_initiator(scheduled=bool(run.deployment_id and (run.auto_scheduled or by_automation)))
+
+
+def tag_run(tag: str) -> None:
+    """Add a tag to the current flow run (how `release approve` finds the run of a candidate)."""
+    from prefect import get_client
+
+    run_id = FlowRunContext.get().flow_run.id
+    with get_client(sync_client=True) as client:
+        tags = client.read_flow_run(run_id).tags
+        if tag not in tags:
+            client.update_flow_run(run_id, tags=[*tags, tag])
+
+
+def approval_form_text(candidate_id: str, report: dict, initiator: str) -> str:
+    """The markdown above the UI's decision form."""
+    metrics = report.get("metrics", {})
+    flat = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+    shown = "\n".join(f"| {k} | {v:.4g} |" for k, v in sorted(flat.items())) or "| (see the model card) | |"
+    return (
+        f"**Release candidate `{candidate_id}`** (started by {initiator}). All gates passed.\n\n"
+        f"| metric | value |\n|---|---|\n{shown}\n\n"
+        "Approve, or reject with a reason. You must not be the initiator; the ledger records your name."
+    )
+
+
+def decision_artifact(candidate_id: str, verdict: Verdict) -> None:
+    """Publish the reviewer's decision (or the expiry) as the run's `retrain-decision` artifact."""
+    who = f" by {verdict.reviewer}" if verdict.reviewer else ""
+    note = f": {verdict.note}" if verdict.note else ""
+    create_markdown_artifact(
+        markdown=f"### candidate `{candidate_id}`: **{verdict.state}**{who}{note}",
+        key="retrain-decision",
+        description="Reviewer decision",
+    )

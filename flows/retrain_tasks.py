@@ -1,0 +1,230 @@
+"""The tasks of the `retrain` flow (flows.retrain): DVC versioning and stages, the evaluation report,
+the candidate's registration, the approval window and packaging, each publishing an artifact.
+
+The tasks that call DVC (`_dvc`) retry, via `_transient`, only on lock contention and network trouble.
+`reference_frame` builds the monitoring reference packaged with an approved model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from flows.approval import ReleaseConfig
+
+EVALUATION = Path("reports/evaluation.json")
+PRODUCTION_CLIPS = Path("data/production/clips")
+TRANSIENT = ("Unable to acquire lock", "unreachable", "Connection", "Timeout", "timed out")
+
+
+def _transient(task, task_run, state) -> bool:
+    """Retry DVC only on lock contention and network trouble; a failing stage fails at once."""
+    try:
+        state.result()
+    except Exception as exc:
+        return any(word in str(exc) for word in TRANSIENT)
+    return False
+
+
+def _dvc(*args: str) -> str:
+    """`dvc ARGS` with the venv's bin on PATH (stage commands call `echojepa`); ValueError on failure."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        lines = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
+        errors = [ln for ln in lines if ln.startswith("ERROR")] or lines or ["failed with no output"]
+        causes = [ln.strip() for ln in lines if "echojepa: error:" in ln]  # the stage command's own line
+        cause = f" ({causes[-1]})" if causes else ""
+        raise ValueError(f"dvc {' '.join(args)}: {errors[-1].removeprefix('ERROR: ')}{cause}")
+    return done.stdout
+
+
+def _stage_outputs() -> dict[str, str]:
+    """{output path: stage name} of dvc.yaml (with params interpolated)."""
+    from dvc.repo import Repo
+
+    with Repo(".") as repo:
+        return {out.def_path: stage.name for stage in repo.index.stages for out in stage.outs}
+
+
+@task(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_transient)
+def version_data(dataset: Path) -> list[str]:
+    """Version the training data with DVC: the dataset (`dvc add`, unless a pipeline stage makes it) and
+    retained production clips (unlabelled pretraining material). Nothing is committed to git."""
+    from flows.app import in_dvc_repo
+
+    if in_dvc_repo() is None:
+        rows = [{"path": str(dataset), "how": "not a DVC repository: nothing versioned"}]
+    else:
+        owned = _stage_outputs()
+        rows = []
+        if str(dataset) in owned:  # e.g. data/raw/synthetic: its stage runs first in the pipeline
+            rows.append({"path": str(dataset), "how": f"output of stage {owned[str(dataset)]} (dvc.lock)"})
+        elif dataset.is_dir():
+            _dvc("add", "--quiet", str(dataset))
+            rows.append({"path": str(dataset), "how": f"dvc add → {dataset}.dvc"})
+        if PRODUCTION_CLIPS.is_dir() and any(PRODUCTION_CLIPS.iterdir()):
+            try:
+                _dvc("add", "--quiet", str(PRODUCTION_CLIPS))
+            except ValueError as exc:
+                if "git-ignored" in str(exc):
+                    raise ValueError(
+                        f"{exc} (un-ignore data/production/clips.dvc in .gitignore to version the clips)"
+                    ) from None
+                raise
+            n = sum(1 for _ in PRODUCTION_CLIPS.rglob("*") if _.is_file())
+            rows.append(
+                {"path": str(PRODUCTION_CLIPS), "how": f"dvc add → {PRODUCTION_CLIPS}.dvc ({n} clips)"}
+            )
+    create_table_artifact(table=rows, key="retrain-data", description="Data versioned for this run")
+    return [row["path"] for row in rows]
+
+
+@task(retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=_transient, task_run_name="repro-{stage}")
+def reproduce(stage: str) -> str:
+    """One DVC stage: `dvc repro --single-item STAGE` (skipped by DVC when its inputs are unchanged)."""
+    start = time.perf_counter()
+    log = _dvc("repro", "--single-item", stage)
+    outcome = "reused (unchanged)" if "didn't change, skipping" in log else "ran"
+    seconds = time.perf_counter() - start
+    tail = "\n".join(log.strip().splitlines()[-8:])
+    create_markdown_artifact(
+        markdown=f"### stage `{stage}`: {outcome} in {seconds:.0f} s\n```\n{tail}\n```",
+        key="retrain-stage-" + re.sub(r"[^a-z0-9-]", "-", stage.lower()),  # artifact keys: a-z 0-9 -
+        description=f"dvc repro {stage}",
+    )
+    get_run_logger().info("stage %s: %s in %.0f s", stage, outcome, seconds)
+    return outcome
+
+
+@task
+def read_evaluation(path: Path = EVALUATION) -> dict:
+    """The evaluate stage's report: metrics, baselines, subgroups and gates."""
+    if not path.is_file():
+        raise ValueError(f"{path}: no evaluation report (the DVC stage `evaluate` writes it)")
+    report = json.loads(path.read_text())
+    gates = report.get("gates")
+    if not isinstance(gates, list) or not all(
+        {"name", "value", "threshold", "passed"} <= set(g) for g in gates
+    ):
+        raise ValueError(f"{path}: `gates` must be a list of {{name, value, threshold, passed}}")
+    create_table_artifact(table=gates, key="retrain-gates", description="Release gates of the evaluation")
+    return report
+
+
+@task
+def register(report: dict, run_dir: Path, initiator: str, params: dict, ledger_path: Path) -> str:
+    """Register the candidate in the release ledger (state pending, or gates_failed)."""
+    from flows.versioning import data_version, git_commit
+    from release.decisions import register_candidate
+    from release.ledger import Ledger
+
+    weights = _sha256(run_dir / "encoder.pt")
+    version = str(report.get("model_version") or "unknown")
+    candidate_id = register_candidate(
+        Ledger(ledger_path),
+        model_version=version if version != "unknown" else f"{run_dir.name}-{weights[:8]}",
+        weights_sha256=weights,
+        data_version=data_version(),
+        git_commit=git_commit(),
+        evaluation_sha256=_sha256(EVALUATION),
+        gates=report["gates"],
+        initiator=initiator,
+        metrics=report.get("metrics", {}),
+        params=params,
+    )
+    create_markdown_artifact(
+        markdown=f"### candidate `{candidate_id}`\ninitiator: {initiator}; encoder sha256 `{weights[:16]}…`",
+        key="retrain-candidate",
+        description="Release candidate registered in the ledger",
+    )
+    return candidate_id
+
+
+@task
+def open_approval_window() -> float:
+    """When the reviewer's window opened (epoch s); cached per run, so a resumed run keeps its window."""
+    return time.time()
+
+
+@task(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_transient)
+def package(candidate_id: str, run_dir: Path, report: dict, reference: dict, settings: ReleaseConfig) -> str:
+    """Package the approved candidate (BentoML store + monitoring reference), make it production and,
+    when release.export_s3_url is set, export it."""
+    from release.ledger import Ledger
+    from release.package import export_model, package_candidate
+
+    ledger = Ledger(settings.ledger)
+    frame = reference_frame(**reference)
+    tag = package_candidate(
+        ledger,
+        candidate_id,
+        run_dir=run_dir,
+        evaluation=report,
+        reference=frame,
+        model_name=settings.model_name,
+    )
+    exported = f"; exported to {export_model(tag, settings.export_s3_url)}" if settings.export_s3_url else ""
+    create_markdown_artifact(
+        markdown=f"### released `{tag}`\nproduction version: **{ledger.production()}** "
+        f"(reference: {len(frame)} validation videos){exported}",
+        key="retrain-release",
+        description="Production model after this run",
+    )
+    return str(tag)
+
+
+def reference_frame(validated: Path, run: str):
+    """Monitoring reference: validation-split quality metrics, predictions and pooled embeddings.
+
+    Built from the files that exist: the validated manifest and facts.csv, the probe predictions
+    (reports/probes/*_predictions_<task>.csv, column per task) and data/embeddings/<run>/pooled.npy.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from ultrasound.quality import METRICS
+
+    manifest = Path(validated) / "FileList.csv"
+    if not manifest.is_file():
+        raise ValueError(f"{manifest}: no validated manifest for the monitoring reference")
+    table = pd.read_csv(manifest)
+    if "Split" in table and (table.Split == "VAL").any():
+        table = table[table.Split == "VAL"]
+    frame = table[["FileName"]].reset_index(drop=True)
+    facts = Path(validated) / "facts.csv"
+    if facts.is_file():
+        quality = pd.read_csv(facts)
+        frame = frame.merge(
+            quality[["FileName", *[m for m in METRICS if m in quality]]], on="FileName", how="left"
+        )
+    for path in sorted(Path("reports/probes").glob("*_predictions_*.csv")):
+        column = path.stem.rpartition("_predictions_")[2]
+        predicted = pd.read_csv(path)[["FileName", "predicted"]].rename(columns={"predicted": column})
+        frame = frame.merge(predicted.drop_duplicates("FileName"), on="FileName", how="left")
+    embeddings = Path("data/embeddings") / run
+    if (embeddings / "pooled.npy").is_file() and (embeddings / "index.csv").is_file():
+        pooled = np.load(embeddings / "pooled.npy")
+        names = pd.read_csv(embeddings / "index.csv").FileName.astype(str)
+        lookup = dict(zip(names, pooled.tolist(), strict=False))
+        frame["embedding"] = frame.FileName.astype(str).map(lookup)
+    return frame
+
+
+def _sha256(path: Path) -> str:
+    if not path.is_file():
+        raise ValueError(f"{path}: missing (the pipeline should have written it)")
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,144 @@
+"""Release gates on hand-made reports: absolute bounds, margins over baselines, no regression, n/a rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evaluation.config import EvaluationConfig, GatesConfig
+from evaluation.gates import GATE_NAMES, check_gates, failed_gates
+
+
+def _report(
+    ef_mae=8.0, random_init=9.0, mean_predictor=10.7, view=0.8, rob_mean=0.05, rob_worst=0.1, pediatric=12.0,
+    reduced_mae=15.0, auroc=0.8, test_set="abc",
+) -> dict:  # fmt: skip
+    def ms(x):
+        return x if isinstance(x, str) else {"mean": x, "std": 0.1}
+
+    return {
+        "metrics": {
+            "ef_mae": ms(ef_mae), "view_accuracy": ms(view), "robustness_mean_increase": rob_mean,
+            "robustness_worst_increase": rob_worst, "pediatric_ef_mae": ms(pediatric),
+        },
+        "baselines": {
+            "random_init": {"ef_mae": ms(random_init)}, "mean_predictor": {"ef_mae": mean_predictor},
+        },
+        "subgroups": {"reduced_ef": {"ef_mae": ms(reduced_mae), "auroc": ms(auroc)}},
+        "test_set": {"n": 47, "sha256": test_set},
+    }  # fmt: skip
+
+
+def _by_name(gates: list[dict]) -> dict[str, dict]:
+    return {g["name"]: g for g in gates}
+
+
+def test_a_healthy_candidate_passes_every_gate_in_a_fixed_order() -> None:
+    # EF MAE 8 on the simulator: 11 % better than random-init (9.0), 25 % better than the TRAIN mean (10.7)
+    gates = check_gates(_report(), GatesConfig(), None)
+    assert [g["name"] for g in gates] == list(GATE_NAMES)
+    assert all(set(g) >= {"name", "value", "threshold", "passed"} for g in gates)
+    assert all(g["passed"] for g in gates) and failed_gates(gates) == []
+    by = _by_name(gates)
+    assert by["ef_mae_margin_over_random_init"]["value"] == pytest.approx(1 - 8.0 / 9.0, abs=1e-4)
+    assert by["ef_mae_margin_over_mean_predictor"]["value"] == pytest.approx(1 - 8.0 / 10.7, abs=1e-4)
+    assert by["ef_mae"] == {"name": "ef_mae", "value": 8.0, "threshold": 10.0, "passed": True}
+
+
+def test_a_zero_step_candidate_fails_the_random_init_margin() -> None:
+    # a zero-step candidate is the random-init encoder: identical MAE, margin exactly 0
+    gates = check_gates(_report(ef_mae=9.0, random_init=9.0, mean_predictor=12.0), GatesConfig(), None)
+    assert not _by_name(gates)["ef_mae_margin_over_random_init"]["passed"]
+    assert failed_gates(gates) == ["ef_mae_margin_over_random_init: 0 < 0.05"]
+
+
+def test_failure_lines_name_the_gate_value_and_threshold() -> None:
+    config = GatesConfig(ef_mae_margin_over_random_init=0.05, ef_mae_max=9.0, reduced_ef_auroc_min=0.9)
+    gates = check_gates(_report(ef_mae=9.9, random_init=10.0, mean_predictor=13.0), config, None)
+    assert failed_gates(gates) == [
+        "ef_mae: 9.9 > 9",
+        "ef_mae_margin_over_random_init: 0.01 < 0.05",
+        "reduced_ef_auroc: 0.8 < 0.9",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "gate"),
+    [
+        ("view", 0.4, "view_accuracy"),
+        ("rob_mean", 0.3, "robustness_mean_increase"),
+        ("rob_worst", 0.6, "robustness_worst_increase"),
+        ("pediatric", 25.0, "pediatric_ef_mae"),
+        ("reduced_mae", 30.0, "reduced_ef_mae"),
+        ("auroc", 0.5, "reduced_ef_auroc"),
+        ("mean_predictor", 8.5, "ef_mae_margin_over_mean_predictor"),
+    ],
+)
+def test_each_absolute_and_margin_gate_fails_on_its_own(field: str, value: float, gate: str) -> None:
+    gates = check_gates(_report(**{field: value}), GatesConfig(), None)
+    assert [g["name"] for g in gates if not g["passed"]] == [gate]
+
+
+def test_first_release_passes_the_no_regression_gates_with_a_note() -> None:
+    by = _by_name(check_gates(_report(), GatesConfig(), None))
+    for name in ("no_regression_ef_mae", "no_regression_view_accuracy"):
+        assert by[name]["value"] == "n/a (first release)" and by[name]["passed"] and by[name]["note"]
+
+
+def test_regression_against_production_beyond_the_tolerance_fails() -> None:
+    production = _report(ef_mae=7.0, view=0.9)
+    gates = check_gates(_report(ef_mae=8.0, view=0.8), GatesConfig(), production)
+    by = _by_name(gates)
+    assert by["no_regression_ef_mae"]["value"] == pytest.approx(1.0)  # candidate − production MAE
+    assert by["no_regression_view_accuracy"]["value"] == pytest.approx(0.1)  # production − candidate accuracy
+    assert failed_gates(gates) == ["no_regression_ef_mae: 1 > 0.5", "no_regression_view_accuracy: 0.1 > 0.05"]
+    assert "note" not in by["no_regression_ef_mae"]  # same TEST set
+
+
+def test_within_tolerance_or_better_than_production_passes() -> None:
+    for candidate, production in ((8.4, 8.0), (7.0, 8.0)):
+        gates = check_gates(_report(ef_mae=candidate, view=0.78), GatesConfig(), _report(ef_mae=production))
+        assert all(g["passed"] for g in gates)
+
+
+def test_a_production_report_on_another_test_set_is_compared_with_a_note() -> None:
+    by = _by_name(check_gates(_report(), GatesConfig(), _report(test_set="other")))
+    assert "different TEST set" in by["no_regression_ef_mae"]["note"]
+
+
+def test_unmeasurable_metrics_pass_with_a_note_but_the_core_ef_gates_do_not() -> None:
+    na = "n/a (fewer than two views)"
+    report = _report(
+        view=na, pediatric="n/a (no set)", auroc="n/a (one class only)", reduced_mae="n/a (none)"
+    )
+    by = _by_name(check_gates(report, GatesConfig(), _report(view=na)))
+    for name in ("view_accuracy", "pediatric_ef_mae", "reduced_ef_auroc", "reduced_ef_mae"):
+        assert by[name]["passed"] and isinstance(by[name]["value"], str) and by[name]["note"]
+    assert by["no_regression_view_accuracy"]["passed"]  # neither side has a view accuracy
+
+    gates = check_gates(_report(ef_mae="n/a (too few labelled studies)"), GatesConfig(), None)
+    assert {g["name"] for g in gates if not g["passed"]} == {
+        "ef_mae", "ef_mae_margin_over_random_init", "ef_mae_margin_over_mean_predictor",
+    }  # fmt: skip
+    assert failed_gates(gates)[0] == "ef_mae: n/a (too few labelled studies) (threshold 10.0)"
+
+
+def test_configs_are_frozen_and_reject_unknown_keys() -> None:
+    with pytest.raises(ValueError, match="ef_mae_maxx"):
+        GatesConfig.model_validate({"ef_mae_maxx": 3})
+    with pytest.raises(ValueError, match="unknown perturbation kind"):
+        EvaluationConfig(robustness_kinds=("fog",))
+    with pytest.raises(ValueError, match=r"include 1\.0"):
+        EvaluationConfig(view_fractions=(0.01, 0.1))
+    config = GatesConfig.model_validate({"no_regression_tolerance": {"ef_mae": 1}}, strict=False)
+    assert config.no_regression_tolerance.ef_mae == 1.0
+    with pytest.raises(ValueError):
+        config.ef_mae_max = 3.0  # type: ignore[misc]
+
+
+def test_the_params_file_sections_validate() -> None:
+    raw = yaml.safe_load(Path("params.yaml").read_text()) or {}
+    EvaluationConfig.model_validate(raw.get("evaluate") or {}, strict=False)
+    GatesConfig.model_validate(raw.get("gates") or {}, strict=False)

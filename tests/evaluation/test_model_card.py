@@ -1,0 +1,104 @@
+"""The model card renders every section from a report, marks gates pass/fail, and degrades to "n/a"."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from evaluation.config import GatesConfig
+from evaluation.gates import GATE_NAMES, check_gates
+from evaluation.model_card import render, write_report
+
+
+def ms(mean: float, std: float = 0.1) -> dict:
+    return {"mean": mean, "std": std}
+
+
+def _report() -> dict:
+    rng = np.random.default_rng(0)
+    actual = rng.uniform(20, 75, 30)
+    views = ["A2C", "A4C", "PSAX"]
+    settings = [
+        {"kind": k, "severity": s, "ef_mae": 8.0 + i, "ef_mae_std": 0.1, "relative_increase": i / 8.0}
+        for i, (k, s) in enumerate(
+            (k, s) for k in ("depth_attenuation", "gaussian_shadow") for s in ("low", "high")
+        )
+    ]
+    report = {
+        "metrics": {
+            "ef_mae": ms(8.0), "ef_rmse": ms(10.0), "ef_r2": ms(0.4), "view_accuracy": ms(0.7),
+            "view_macro_f1": ms(0.6),
+            "robustness_mean_increase": 0.1, "robustness_worst_increase": 0.38,
+            "pediatric_ef_mae": ms(12.0), "n_test": 30, "n_test_labelled": 30,
+            "label_efficiency": {"view_accuracy": {"0.01": ms(0.4), "1": ms(0.7)}},
+        },
+        "baselines": {
+            "random_init": {"ef_mae": ms(9.0), "view_accuracy": ms(0.5)},
+            "mean_predictor": {"ef_mae": 10.7, "train_mean": 55.0},
+        },
+        "subgroups": {
+            "reduced_ef": {"threshold": 40.0, "n": 5, "ef_mae": ms(14.0), "auroc": "n/a (one class only)"},
+            "device": {"sim-a": {"n": 30, "ef_mae": ms(8.0)}},
+            "cohort": "n/a (no Cohort column)",
+        },
+        "robustness": {
+            "clean_ef_mae": 8.0, "settings": settings, "mean_increase": 0.1, "worst_increase": 0.38,
+        },
+        "pediatric": {"dataset": "synthetic-pediatric", "n": 60, "ef_mae": ms(12.0)},
+        "predictions": {
+            "ef": {"FileName": [f"v{i}" for i in range(30)], "actual": actual.tolist(),
+                   "predicted": (actual + rng.normal(0, 5, 30)).tolist()},
+            "view": {"FileName": [f"v{i}" for i in range(30)], "actual": rng.choice(views, 30).tolist(),
+                     "predicted": rng.choice(views, 30).tolist(), "labels": views},
+        },
+        "data_version": "data-abc123", "model_version": "jepa-tiny-7",
+        "test_set": {"n": 30, "sha256": "f00"}, "timing": {"total": 42.0},
+    }  # fmt: skip
+    report["gates"] = check_gates(report, GatesConfig(view_accuracy_min=0.8), None)
+    return report
+
+
+def test_the_card_holds_plots_gates_tables_and_versions() -> None:
+    page = render(_report())
+    assert page.count('<img alt="') == 5 and page.count("data:image/png;base64,") == 5
+    for name in GATE_NAMES:
+        assert f"<td>{name}</td>" in page
+    assert page.count('<tr class="fail">') == 1  # view_accuracy 0.7 < 0.8
+    assert "view_accuracy: 0.7 &lt; 0.8" in page and "1 GATE(S) FAIL" in page
+    for text in (
+        "data-abc123",
+        "jepa-tiny-7",
+        "sim-a",
+        "random-init frozen encoder",
+        "mean predictor",
+        "EF &lt; 40",
+    ):
+        assert text in page
+    assert "<script" not in page and "http" not in page.split("</style>")[1]  # self-contained
+
+
+def test_missing_results_render_as_na_instead_of_failing() -> None:
+    report = _report()
+    report["predictions"] = {}
+    report["robustness"] = "n/a (too few labelled studies)"
+    report["metrics"]["label_efficiency"] = {}
+    page = render(report)
+    assert "<img" not in page and page.count('class="na">n/a') >= 5
+
+
+def test_write_report_writes_strict_json_and_the_card(tmp_path: Path) -> None:
+    report = _report()
+    report["metrics"]["ef_r2"] = ms(math.nan)
+    json_path, html_path = write_report(report, tmp_path / "reports")
+    assert json_path.name == "evaluation.json" and html_path.name == "model_card.html"
+    loaded = json.loads(json_path.read_text(), parse_constant=lambda c: pytest_fail(c))
+    assert loaded["metrics"]["ef_r2"]["mean"] == "n/a (not finite)"
+    assert loaded["gates"] == report["gates"]
+    assert html_path.read_text().startswith("<!DOCTYPE html>")
+
+
+def pytest_fail(constant: str):
+    raise AssertionError(f"evaluation.json holds {constant}")
