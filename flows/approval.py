@@ -207,10 +207,11 @@ def submit_decision(
     reason: str = "",
     allow_list: tuple[str, ...] | None = None,
 ) -> str:
-    """What `echojepa release approve|reject` does: check, then resume the waiting run or record directly.
+    """What `echojepa release approve|reject` does: check, then resume the waiting run.
 
-    The decision reaches the ledger exactly once: through the resumed run, or here when no run waits
-    for it. A run that failed because its pause timed out means the candidate expired (recorded so).
+    The decision reaches the ledger exactly once, through the resumed run. With no run waiting, a rejection
+    is recorded here directly and an approval is refused (nothing would package it). A run that failed
+    because its pause timed out means the candidate expired (recorded so).
 
     Returns:
         One line saying where the decision went.
@@ -230,11 +231,18 @@ def submit_decision(
         return f"{candidate_id} {verb} by {reviewer}: resumed flow run {run.id} (it records the decision)"
     if run is not None and run.state is not None and "never resumed" in (run.state.message or ""):
         _expire(ledger, candidate_id, run.id)
+    why = "no flow run exists for it" if run is None else f"its flow run {run.id} is {run.state.name}"
+    if approve:  # only the waiting run packages; an approval recorded here would never reach production
+        from release.decisions import DecisionError
+
+        raise DecisionError(
+            f"{candidate_id}: cannot approve, {why}; an approval resumes the waiting retrain run, which "
+            "packages the model (start `echojepa retrain` again)"
+        )
     record_decision(
         ledger, candidate_id, approve=approve, reviewer=reviewer, comment=comment, reason=reason,
         reviewers_allow_list=allow_list,
     )  # fmt: skip
-    why = "no flow run exists for it" if run is None else f"its flow run {run.id} is {run.state.name}"
     return f"{candidate_id} {verb} by {reviewer}: {why}; recorded in the ledger directly"
 
 

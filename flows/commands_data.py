@@ -137,10 +137,13 @@ def validate(
     for failure in outcome.failures:
         print(f"  {failure}")
     if not outcome.passed:
-        raise ValueError(
-            f"{data.name}: validation failed: quarantined share {outcome.quarantined_share:.1%} exceeds "
-            f"{config.max_quarantine_share:.0%} (see {out / 'quarantine.csv'})"
-        )
+        if outcome.quarantined_share > config.max_quarantine_share:
+            raise ValueError(
+                f"{data.name}: validation failed: quarantined share {outcome.quarantined_share:.1%} exceeds "
+                f"{config.max_quarantine_share:.0%} (see {out / 'quarantine.csv'})"
+            )
+        reason = "; ".join(outcome.failures) or "a batch-level expectation failed"
+        raise ValueError(f"{data.name}: validation failed: {reason}")
 
 
 @app.command

@@ -196,7 +196,8 @@ def evaluate(
     encoder
         encoder.pt to evaluate; default models/METHOD-PRESET/encoder.pt.
     embeddings
-        Its token cache (reused when it covers the manifest); default data/embeddings/METHOD-PRESET.
+        Its token cache (reused when it covers the manifest); default data/embeddings/METHOD-PRESET when
+        --encoder is not given (another encoder is embedded afresh).
     out
         Report folder.
     params
@@ -217,6 +218,8 @@ def evaluate(
 
     config = load_config(params, overrides(set or []))
     run = f"{config.optimization.method}-{config.model.preset}"
+    # the run's own token cache is reused only for the run's own encoder: another encoder is embedded afresh
+    default_cache = Path("data/embeddings") / run if encoder is None and embeddings is None else embeddings
     encoder = encoder or Path("models") / run / "encoder.pt"
     if not encoder.is_file():
         raise ValueError(f"{encoder}: no such encoder file (run echojepa pretrain first)")
@@ -229,7 +232,7 @@ def evaluate(
         production_report=_production_report(params),
         data_version=data_version(),
         model_version=f"{run}@{weights}",
-        embeddings_dir=embeddings or Path("data/embeddings") / run,
+        embeddings_dir=default_cache,
         baseline_embeddings_dir=Path("data/embeddings") / f"random-init-{config.model.preset}",
         gates=load_section(params, "gates", GatesConfig),
     )

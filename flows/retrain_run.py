@@ -28,13 +28,16 @@ def from_deployment() -> bool:
 
 def run_initiator(explicit: str | None) -> str:
     """The given initiator; else `scheduler` for a deployment run a schedule or an automation created;
-    else the OS user."""
+    else the person Prefect names as its creator; else the OS user."""
     from release.decisions import current_initiator
 
     if explicit:
         return explicit
     run = FlowRunContext.get().flow_run
-    by_automation = run.created_by is not None and str(run.created_by.type).upper() == "AUTOMATION"
+    creator = run.created_by
+    by_automation = creator is not None and str(creator.type).upper() == "AUTOMATION"
+    if creator is not None and str(creator.type).upper() == "USER" and creator.display_value:
+        return str(creator.display_value)  # a person started it from the UI / API (Prefect with accounts)
     return current_initiator(scheduled=bool(run.deployment_id and (run.auto_scheduled or by_automation)))
 
 

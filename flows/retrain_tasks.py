@@ -93,7 +93,9 @@ def version_data(dataset: Path) -> list[str]:
 def reproduce(stage: str) -> str:
     """One DVC stage: `dvc repro --single-item STAGE` (skipped by DVC when its inputs are unchanged)."""
     start = time.perf_counter()
-    log = _dvc("repro", "--single-item", stage)
+    # evaluate's no-regression gates read the production model the ledger names, an input DVC cannot see:
+    # it always reruns, so a promotion since the last run is never compared against a stale "first release"
+    log = _dvc("repro", "--single-item", *(["--force"] if stage == "evaluate" else []), stage)
     outcome = "reused (unchanged)" if "didn't change, skipping" in log else "ran"
     seconds = time.perf_counter() - start
     tail = "\n".join(log.strip().splitlines()[-8:])
@@ -184,10 +186,12 @@ def package(candidate_id: str, run_dir: Path, report: dict, reference: dict, set
 
 
 def reference_frame(validated: Path, run: str):
-    """Monitoring reference: validation-split quality metrics, predictions and pooled embeddings.
+    """Monitoring reference: held-out quality metrics, predictions and pooled embeddings.
 
-    Built from the files that exist: the validated manifest and facts.csv, the probe predictions
-    (reports/probes/*_predictions_<task>.csv, column per task) and data/embeddings/<run>/pooled.npy.
+    The probes train on TRAIN + VAL, so the held-out split whose predictions are out of sample (as production
+    predictions are) is TEST: the reference takes its rows. Built from the files that exist: the validated
+    manifest and facts.csv, the probe predictions (reports/probes/*_predictions_<task>.csv, TEST rows, one
+    column per task) and data/embeddings/<run>/pooled.npy.
     """
     import numpy as np
     import pandas as pd
@@ -198,8 +202,8 @@ def reference_frame(validated: Path, run: str):
     if not manifest.is_file():
         raise ValueError(f"{manifest}: no validated manifest for the monitoring reference")
     table = pd.read_csv(manifest)
-    if "Split" in table and (table.Split == "VAL").any():
-        table = table[table.Split == "VAL"]
+    if "Split" in table and (table.Split == "TEST").any():
+        table = table[table.Split == "TEST"]
     frame = table[["FileName"]].reset_index(drop=True)
     facts = Path(validated) / "facts.csv"
     if facts.is_file():

@@ -124,6 +124,7 @@ def check_decision(
         raise DecisionError("reviewer name is empty")
     summary = _summary(ledger, candidate_id)
     _refuse_unless_pending(summary, "decide")
+    _refuse_failed_gates(summary, "decided")
     initiator = str(summary.get("initiator") or "").strip()
     if initiator and name.casefold() == initiator.casefold():
         raise DecisionError(f"reviewer {name} started this run; self-approval is not allowed")
@@ -171,9 +172,21 @@ def record_expiry(ledger: Ledger, candidate_id: str, waited_s: float) -> dict:
         )
 
 
+def _refuse_failed_gates(summary: dict[str, Any], what: str) -> None:
+    """The gates recorded in the candidate's own registration line decide, not only a later `gates_failed`
+    line: deleting that (last) line from an unsigned ledger must not make a failed candidate eligible."""
+    failed = [g.get("name", "?") for g in summary.get("gates") or [] if not g.get("passed", False)]
+    if failed:
+        raise DecisionError(
+            f"candidate {summary['candidate_id']} failed gate(s) {', '.join(failed)} at registration; "
+            f"it cannot be {what}"
+        )
+
+
 def approved_entry(ledger: Ledger, candidate_id: str) -> dict[str, Any]:
     """The candidate's summary if it is approved (and not yet packaged); DecisionError otherwise."""
     summary = _summary(ledger, candidate_id)
+    _refuse_failed_gates(summary, "packaged")
     if summary["state"] != "approved":
         if summary["state"] == "gates_failed":
             _refuse_unless_pending(summary, "package")

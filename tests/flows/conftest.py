@@ -82,7 +82,8 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     pd.DataFrame({"FileName": names}).to_csv(embeddings / "index.csv", index=False)
     probes = root / "reports" / "probes"
     probes.mkdir(parents=True)
-    pd.DataFrame({"FileName": names, "actual": 50.0, "predicted": 52.0}).to_csv(
+    # as the probe stage writes them: TEST rows only (probes train on TRAIN + VAL)
+    pd.DataFrame({"FileName": names[4:], "actual": 50.0, "predicted": 52.0}).to_csv(
         probes / "metrics_predictions_ef.csv", index=False
     )
 

@@ -77,7 +77,7 @@ def test_release_show_diffs_params_against_production(history, prefect_api) -> N
     assert "optimization.lr: 0.002 → 0.003" in out.stdout and "optimization.steps" not in out.stdout
 
 
-def test_approve_checks_the_reviewer_then_records_directly_when_no_run_waits(history, prefect_api) -> None:
+def test_decisions_check_the_reviewer_and_need_a_waiting_run_to_approve(history, prefect_api) -> None:
     pending = history["v3"]
     refused = run("release", "approve", pending, "--reviewer", "alice", api=prefect_api)
     assert refused.returncode == 1
@@ -90,14 +90,18 @@ def test_approve_checks_the_reviewer_then_records_directly_when_no_run_waits(his
     )  # reviewers: bob, carol
     assert off_list.returncode == 1 and "not on the allow-list" in off_list.stderr
 
-    out = run("release", "approve", pending, "--reviewer", "carol", "--comment", "ok", api=prefect_api)
+    # no retrain run waits for it: an approval would never be packaged, so it is refused; a rejection is kept
+    orphan = run("release", "approve", pending, "--reviewer", "carol", "--comment", "ok", api=prefect_api)
+    assert orphan.returncode == 1 and "cannot approve, no flow run exists for it" in orphan.stderr
+    assert Ledger().candidate(pending)["state"] == "pending"
+    out = run("release", "reject", pending, "--reviewer", "carol", "--reason", "stale", api=prefect_api)
     assert out.returncode == 0, out.stderr
     assert "no flow run exists for it; recorded in the ledger directly" in out.stdout
-    assert Ledger().candidate(pending)["state"] == "approved"
+    assert Ledger().candidate(pending)["state"] == "rejected"
 
     again = run("release", "reject", pending, "--reviewer", "bob", "--reason", "late", api=prefect_api)
-    assert again.returncode == 1 and "already approved by carol" in again.stderr
-    decisions = [e for e in Ledger().entries() if e["candidate_id"] == pending and e["event"] == "approved"]
+    assert again.returncode == 1 and "already rejected by carol" in again.stderr
+    decisions = [e for e in Ledger().entries() if e["candidate_id"] == pending and e["event"] == "rejected"]
     assert len(decisions) == 1
 
 

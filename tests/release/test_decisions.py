@@ -114,6 +114,17 @@ def test_failed_gates_can_never_be_approved(ledger: Ledger) -> None:
         _register(ledger, gates=[{"name": "no-verdict"}])
 
 
+def test_deleting_the_trailing_gates_failed_line_does_not_make_a_candidate_eligible(
+    ledger: Ledger, ledger_path: Path
+) -> None:
+    cid = _register(ledger, gates=FAILED)
+    lines = ledger_path.read_text().splitlines(keepends=True)
+    ledger_path.write_text("".join(lines[:-1]))  # an unsigned chain cannot see its own tail cut off
+    assert ledger.verify().ok and ledger.candidate(cid)["state"] == "pending"
+    with pytest.raises(DecisionError, match=r"failed gate\(s\) margin_vs_mean at registration"):
+        record_decision(ledger, cid, approve=True, reviewer="bob")
+
+
 def test_expiry(ledger: Ledger) -> None:
     cid = _register(ledger)
     entry = record_expiry(ledger, cid, 86400.0)
