@@ -106,6 +106,7 @@ def probe(
     source: Literal["manifest", "feast"] = "manifest",
     params: Path = Path("params.yaml"),
     out: Path | None = None,
+    save_probes_to: Path | None = None,
 ) -> None:
     """Fit frozen-encoder probes (EF regression, view classification) on a token cache; TEST metrics.
 
@@ -132,11 +133,14 @@ def probe(
         Parameter file (section probe).
     out
         Results JSON; default reports/probes/VERSION-KIND.json.
+    save_probes_to
+        Folder for the served probes (<task>.pt: first seed, most labels), e.g. models/jepa-tiny/probes.
     """
+    import numpy as np
     import pandas as pd
 
     from model.config import ProbeConfig
-    from model.probe_eval import evaluate_probes, manifest_frame, write_results
+    from model.probe_eval import evaluate_probes, manifest_frame, save_probes, write_results
 
     if not (embeddings / "tokens.npy").is_file():
         raise ValueError(f"{embeddings}: no tokens.npy (run echojepa embed first)")
@@ -157,7 +161,11 @@ def probe(
         spec,
         frame_source,
     )
-    predictions = results.pop("predictions")
+    predictions, fitted = results.pop("predictions"), results.pop("probes")
+    if save_probes_to is not None:
+        width = int(np.load(embeddings / "tokens.npy", mmap_mode="r").shape[-1])
+        saved = save_probes(fitted, save_probes_to, width, spec)
+        print(f"saved probes: {', '.join(str(p) for p in saved)}")
     path = write_results(
         results | {"label_source": source},
         out or Path("reports/probes") / f"{embeddings.name}-{spec.kind}.json",

@@ -44,10 +44,12 @@ def probe_runs(
     seeds: tuple[int, ...],
     spec: ProbeSpec,
     predictions: list[np.ndarray] | None = None,
+    fitted: list[tuple] | None = None,
 ) -> list[dict[str, float]]:
     """One probe per seed on a seeded label fraction of the training rows; its TEST metrics per seed.
 
-    `predictions`, when given, collects each seed's TEST outputs (EF, or class probabilities)."""
+    `predictions`, when given, collects each seed's TEST outputs (EF, or class probabilities); `fitted`
+    collects each seed's (probe, stats)."""
     runs = []
     for seed in seeds:
         subset = np.flatnonzero(train)[label_fraction(target[train], fraction, seed)]
@@ -55,6 +57,8 @@ def probe_runs(
         out = predict(probe, np.asarray(tokens[test]), stats)
         if predictions is not None:
             predictions.append(out)
+        if fitted is not None:
+            fitted.append((probe, stats))
         metrics = regression_metrics if kind == "regression" else classification_metrics
         runs.append(metrics(out, target[test]) | {"train_examples": len(subset)})
     return runs
@@ -75,8 +79,11 @@ def evaluate_probes(
     tokens = np.load(Path(embeddings) / "tokens.npy", mmap_mode="r")
     frame = frame_source(embeddings)
     train, test = split_masks(frame)
+    names = frame.FileName.to_numpy() if "FileName" in frame else np.arange(len(frame))
     # "predictions": TEST outputs of the first seed at the largest fraction, for predicted-vs-true plots
-    results: dict = {"embeddings": str(embeddings), "probe": spec.__dict__, "tasks": {}, "predictions": {}}
+    results: dict = {
+        "embeddings": str(embeddings), "probe": spec.__dict__, "tasks": {}, "predictions": {}, "probes": {},
+    }  # fmt: skip
     for task in tasks:
         if task == "ef":
             target, kind, views = frame.EF.to_numpy(float), "regression", []
@@ -95,13 +102,18 @@ def evaluate_probes(
         per_fraction = {}
         for fraction in fractions:
             outputs: list[np.ndarray] = []
-            runs = probe_runs(tokens, target, kind, task_train, task_test, fraction, seeds, spec, outputs)
+            fitted: list[tuple] = []
+            runs = probe_runs(
+                tokens, target, kind, task_train, task_test, fraction, seeds, spec, outputs, fitted
+            )
             if fraction == max(fractions):
+                probe, stats = fitted[0]  # the first seed's probe on the most labels: the one to serve
+                results["probes"][task] = {"probe": probe, "stats": stats, "classes": views}
                 true, first = target[task_test], outputs[0]
                 if kind == "classification":  # class names, not indices
                     true, first = np.array(views)[true], np.array(views)[first.argmax(1)]
                 results["predictions"][task] = {
-                    "FileName": frame.FileName[task_test].tolist(),
+                    "FileName": names[task_test].tolist(),
                     "actual": true.tolist(),
                     "predicted": first.tolist(),
                 }
@@ -115,6 +127,25 @@ def evaluate_probes(
             } | {"train_examples": runs[0]["train_examples"]}
         results["tasks"][task] = per_fraction
     return results
+
+
+def save_probes(fitted: dict, folder: Path, width: int, spec: ProbeSpec) -> list[Path]:
+    """Each task's served probe as `folder/<task>.pt`: weights, target statistics, class names, spec."""
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for task, item in fitted.items():
+        path = folder / f"{task}.pt"
+        torch.save(
+            {
+                "state_dict": item["probe"].state_dict(), "stats": item["stats"], "classes": item["classes"],
+                "spec": spec.__dict__, "width": width,
+            },
+            path,
+        )  # fmt: skip
+        paths.append(path)
+    return paths
 
 
 def write_results(results: dict, out: Path) -> Path:

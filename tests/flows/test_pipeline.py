@@ -13,7 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+
+from model.probes import AttentiveProbe
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIATURE = {
@@ -77,6 +80,11 @@ def test_repro_runs_every_stage_and_leaves_status_clean(reproduced: tuple[Path, 
     assert probes["label_source"] == "feast"
     ef = probes["tasks"]["ef"]["1"]
     assert 0 < ef["mae"]["mean"] < 60  # EF points: a real number from a real (tiny) probe
+    saved = torch.load(repo / "models/jepa-tiny/probes/ef.pt", weights_only=False)
+    spec = saved["spec"]
+    served = AttentiveProbe(saved["width"], 1, spec["depth"], spec["heads"])
+    served.load_state_dict(saved["state_dict"])  # strict: the packaged probe is complete
+    assert set(saved["stats"]) == {"mean", "std"} and 20 < saved["stats"]["mean"] < 80
     evaluation = json.loads((repo / "reports/evaluation.json").read_text())
     assert {g["name"] for g in evaluation["gates"]} >= {
         "ef_mae_margin_over_random_init",
