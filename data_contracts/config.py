@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-# The nine columns every EchoNet-Dynamic FileList.csv has; without them a manifest is not a dataset.
-ECHONET_COLUMNS = (
-    "FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split",
-)  # fmt: skip
-# The platform's columns, which real data often lacks; the Interfaces section of ARCHITECTURE.md fixes
-# their defaults (PatientID falls back to the file name, StudyDate to the validation date).
-PLATFORM_COLUMNS = ("View", "PatientID", "Cohort", "Device", "StudyDate")
+from ultrasound.dataset import ECHONET_COLUMNS, PLATFORM_COLUMNS  # noqa: F401  (re-exported)
+
+# ECHONET_COLUMNS (ultrasound.dataset): without them a manifest is not a dataset. PLATFORM_COLUMNS: real
+# data often lacks them; the Interfaces section of ARCHITECTURE.md fixes their defaults (PatientID falls
+# back to the file name, StudyDate to the validation date).
 NUMERIC_COLUMNS = ("EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames")
 LABEL_COLUMNS = ("EF", "ESV", "EDV")
 

@@ -123,8 +123,8 @@ def show(candidate_id: str, *, params: Path = Path("params.yaml")) -> None:
 def approve(
     candidate_id: str, *, reviewer: str, comment: str = "", params: Path = Path("params.yaml")
 ) -> None:
-    """Approve a candidate: resumes the flow run waiting for it (which then packages the model), or
-    records the decision in the ledger when no run waits.
+    """Approve a candidate: resumes the flow run waiting for it (which then packages the model); refused
+    when no run waits, since nothing would package it.
 
     Refused with one line when the reviewer started the run, is not on release.reviewers, or the
     candidate is not pending.

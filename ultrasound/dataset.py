@@ -20,10 +20,12 @@ import numpy as np
 from ultrasound.simulator import FPS, Study, render_study, sample_ef, sample_study
 from ultrasound.video_io import write_avi
 
-FILELIST_COLUMNS = [
+# the nine columns of every EchoNet-Dynamic FileList.csv, then the platform's own (Interfaces: Datasets)
+ECHONET_COLUMNS = (
     "FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split",
-    "View", "PatientID", "Cohort", "Device", "StudyDate",
-]  # fmt: skip
+)  # fmt: skip
+PLATFORM_COLUMNS = ("View", "PatientID", "Cohort", "Device", "StudyDate")
+FILELIST_COLUMNS = [*ECHONET_COLUMNS, *PLATFORM_COLUMNS]
 TRACING_COLUMNS = ["FileName", "X1", "Y1", "X2", "Y2", "Frame"]
 FACTOR_COLUMNS = ["FileName", "HeartRate", "EDFrame", "ESFrame", "PixelCm", "EFTarget"]
 SPLIT_SHARES = {"TRAIN": 0.75, "VAL": 0.125, "TEST": 0.125}

@@ -10,20 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ultrasound.dataset import simulate_dataset
+from ultrasound.dataset import ECHONET_COLUMNS, simulate_dataset
 
 N_VIDEOS = 6
-DYNAMIC_COLUMNS = [
-    "FileName",
-    "EF",
-    "ESV",
-    "EDV",
-    "FrameHeight",
-    "FrameWidth",
-    "FPS",
-    "NumberOfFrames",
-    "Split",
-]
+DYNAMIC_COLUMNS = list(ECHONET_COLUMNS)  # a real EchoNet-Dynamic FileList.csv has only these
 # fold of each simulated video in the pediatric source (first half A4C, second half PSAX)
 PEDIATRIC_FOLDS = [0, 8, 9, 3, 9, 8]
 
