@@ -7,12 +7,14 @@ import platform
 import sys
 from pathlib import Path
 
-from benchmarks import bench_pretrain, bench_realism, bench_simulator
+from benchmarks import bench_monitoring, bench_pretrain, bench_realism, bench_serving, bench_simulator
 
 BENCHMARKS = {
     "simulator": bench_simulator.run,
     "realism": bench_realism.run,
     "pretrain": bench_pretrain.run,
+    "monitoring": bench_monitoring.run,
+    "serving": bench_serving.run,
 }
 
 

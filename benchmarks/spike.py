@@ -16,14 +16,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from model.config import load_config
+from model.config import ProbeConfig, load_config, token_time_steps
 from model.embed import embed_videos, load_encoder
 from model.probe_eval import probe_runs, split_masks
-from model.probes import ProbeSpec
 from model.train import pretrain
 
 
-def probe_mae(tokens: np.ndarray, table, seeds: list[int], spec: ProbeSpec) -> list[float]:
+def probe_mae(tokens: np.ndarray, table, seeds: list[int], spec) -> list[float]:
     """EF MAE on TEST of the attentive probe trained on all TRAIN + VAL labels, one value per seed."""
     train, test = split_masks(table)
     runs = probe_runs(tokens, table.EF.to_numpy(float), "regression", train, test, 1.0, tuple(seeds), spec)
@@ -42,7 +41,7 @@ def main() -> None:
     base = load_config("params.yaml", overrides)
     dataset = Path(base.data.root) / base.data.dataset
     cache = Path(base.data.cache) / base.data.dataset
-    spec = ProbeSpec()
+    spec = ProbeConfig().spec(time_steps=token_time_steps(base))
     results: dict = {"config": base.model_dump(mode="json"), "probe": spec.__dict__, "runs": []}
     args.out.mkdir(parents=True, exist_ok=True)
 

@@ -101,3 +101,15 @@ class GatesConfig(Section):
     ef_mae_margin_over_random_init: float = 0.05  # 1 − MAE / MAE(random-init encoder) must reach this
     ef_mae_margin_over_mean_predictor: float = 0.20  # 1 − MAE / MAE(TRAIN mean)
     no_regression_tolerance: RegressionTolerance = RegressionTolerance()
+    # gates reported to the reviewer (marked "advisory") that never block a release
+    advisory: tuple[str, ...] = ()
+
+    @field_validator("advisory")
+    @classmethod
+    def _known_gates(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        from evaluation.gates import GATE_NAMES
+
+        unknown = sorted(set(names) - set(GATE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown gate(s) {', '.join(unknown)}; known: {', '.join(GATE_NAMES)}")
+        return tuple(names)

@@ -31,7 +31,7 @@ from evaluation.probing import ProbeSuite
 from evaluation.robustness import perturbed_tokens, robustness_table
 from evaluation.subgroups import by_column, mae, reduced_ef
 from evaluation.tokens import Progress, clean_tokens, embed_cached
-from model.config import PretrainConfig, ProbeConfig
+from model.config import PretrainConfig, ProbeConfig, token_time_steps
 from model.data import build_clip_cache, manifest_path
 from model.embed import load_encoder
 from model.probe_eval import split_masks
@@ -141,7 +141,7 @@ def evaluate_candidate(
     )
     clock.lap("embed")
 
-    spec = probe_config.spec()
+    spec = probe_config.spec(time_steps=token_time_steps(config))
     ef, view = probe_suites(tokens, table, eval_config, spec)
     clock.lap("probes")
     if encoder_path is None:  # a zero-step candidate is the random-init encoder itself (same seed)

@@ -28,6 +28,27 @@ GATE_NAMES = tuple(OPERATORS)
 CORE_GATES = frozenset({"ef_mae", "ef_mae_margin_over_random_init", "ef_mae_margin_over_mean_predictor"})
 
 
+def blocks(row: dict) -> bool:
+    """Whether a gate row stops a release: failed and not advisory (advisory gates are shown to the
+    reviewer, marked as such, and never block)."""
+    return row.get("passed") is not True and not row.get("advisory")
+
+
+def waive(rows: list[dict], names: list[str] | tuple[str, ...], reason: str, by: str) -> list[dict]:
+    """Gate rows with `names` marked advisory and `waived: {by, reason}` (a recorded exception: the run's
+    initiator waives, a different reviewer still has to approve). Raises ValueError for an unknown name
+    or an empty reason."""
+    if not names:
+        return rows
+    unknown = sorted(set(names) - {r["name"] for r in rows})
+    if unknown:
+        raise ValueError(f"cannot waive unknown gate(s) {', '.join(unknown)}; gates: {', '.join(GATE_NAMES)}")
+    if not (reason or "").strip():
+        raise ValueError("a gate waiver needs a reason (--waiver-reason)")
+    waived = {"by": by, "reason": reason.strip()}
+    return [r | {"advisory": True, "waived": waived} if r["name"] in names else r for r in rows]
+
+
 def scalar(value) -> float | str:
     """A metric as one number: the mean of a {mean, std} summary, a plain number, or its "n/a" string."""
     if isinstance(value, dict):
@@ -110,7 +131,11 @@ def check_gates(report: dict, gates: GatesConfig, production: dict | None) -> li
             "reduced_ef_auroc", _dig(report, "subgroups", "reduced_ef", "auroc"), gates.reduced_ef_auroc_min
         ),
     ]
-    return rows + _no_regression(report, gates, production)
+    rows += _no_regression(report, gates, production)
+    for row in rows:
+        if row["name"] in gates.advisory:
+            row["advisory"] = True
+    return rows
 
 
 def _no_regression(report: dict, gates: GatesConfig, production: dict | None) -> list[dict]:
@@ -141,10 +166,11 @@ def _number(x: float) -> str:
 
 
 def failed_gates(gates: list[dict]) -> list[str]:
-    """One line per failed gate, e.g. "ef_mae_margin_over_random_init: 0.01 < 0.05"."""
+    """One line per blocking failed gate, e.g. "ef_mae_margin_over_random_init: 0.01 < 0.05" (advisory
+    gates are left out: they inform the reviewer, they don't stop a release)."""
     lines = []
     for row in gates:
-        if row["passed"]:
+        if not blocks(row):
             continue
         value, threshold = row["value"], row["threshold"]
         if isinstance(value, str) or isinstance(threshold, str):

@@ -37,6 +37,7 @@ body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#22
 table{border-collapse:collapse;margin:0.5em 0 1.5em}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
 th{background:#f3f3f3}tr.pass td{background:#e7f6e7}tr.fail td{background:#fbe3e3}
+tr.advisory td{background:#fff4d6}
 .verdict{font-size:1.3em;font-weight:bold;padding:0.4em 0.8em;display:inline-block;border-radius:4px}
 .verdict.pass{background:#2e7d32;color:white}.verdict.fail{background:#c62828;color:white}
 .plots{display:flex;flex-wrap:wrap;gap:12px}.plots figure{margin:0}figcaption{font-size:0.9em;color:#555}
@@ -73,11 +74,12 @@ def _gates_table(gates: list[dict]) -> str:
         [
             html.escape(g["name"]), _fmt(g["value"]),
             f"{html.escape(OPERATORS.get(g['name'], ''))} {_fmt(g['threshold'])}",
-            "pass" if g["passed"] else "FAIL", html.escape(g.get("note", "")),
+            "pass" if g["passed"] else ("fail (advisory)" if g.get("advisory") else "FAIL"),
+            html.escape(g.get("note", "")),
         ]
         for g in gates
     ]  # fmt: skip
-    classes = ["pass" if g["passed"] else "fail" for g in gates]
+    classes = ["pass" if g["passed"] else ("advisory" if g.get("advisory") else "fail") for g in gates]
     return _table(["gate", "value", "threshold", "result", "note"], rows, classes)
 
 
@@ -149,6 +151,9 @@ def render(report: dict) -> str:
     failures = failed_gates(gates)
     verdict = "pass" if not failures else "fail"
     headline = "ALL GATES PASS" if not failures else f"{len(failures)} GATE(S) FAIL"
+    advisory = [g["name"] for g in gates if g.get("advisory") and not g.get("passed")]
+    if advisory:
+        headline += f" (advisory, not blocking: {', '.join(advisory)} failed)"
     version = html.escape(str(report.get("model_version", "unknown")))
     pediatric = report.get("pediatric")
     details = json.dumps({k: report.get(k) for k in ("config", "timing", "embeddings", "test_set")}, indent=2)

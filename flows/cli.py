@@ -10,7 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import flows.commands_monitoring  # (registers monitor, monitor ui)
 import flows.commands_release  # noqa: F401  (registers release, ledger, orchestrator, retrain)
+import flows.commands_serving as commands_serving  # noqa: F401  (registers serve)
 from flows import commands_data, commands_model  # noqa: F401  (registers their commands)
 from flows.app import Kind, Severity, app
 from flows.versioning import VersioningError

@@ -98,7 +98,9 @@ def show(candidate_id: str, *, params: Path = Path("params.yaml")) -> None:
     print(f"  production: {shown}")
     print("gates:")
     for g in c.get("gates", []):
-        mark = "pass" if g.get("passed") else "FAIL"
+        mark = "pass" if g.get("passed") else ("fail (advisory)" if g.get("advisory") else "FAIL")
+        if g.get("waived") and not g.get("passed"):
+            mark = f"fail (WAIVED by {g['waived'].get('by')}: {g['waived'].get('reason')})"
         print(f"  {mark}  {g['name']}: {_number(g['value'])} (threshold {_number(g['threshold'])})")
     print("metrics (candidate, production):")
     mine, theirs = flat_metrics(c.get("metrics", {})), flat_metrics(prod["metrics"]) if prod else {}

@@ -28,6 +28,8 @@ def retrain(
     params: Path = Path("params.yaml"),
     approval_timeout_hours: float | None = None,
     stages: list[str] | None = None,
+    waive_gate: list[str] | None = None,
+    waiver_reason: str = "",
 ) -> None:
     """Run the retrain flow in this process: version data, DVC stages, evaluation, candidate, approval.
 
@@ -46,6 +48,11 @@ def retrain(
     stages
         DVC stages to reproduce, in order (default: validate, prepare, pretrain, embed, features, probe,
         evaluate and the stages they depend on, in dependency order).
+    waive_gate
+        A gate whose failure you waive (repeatable; needs --waiver-reason). Recorded in the ledger with your
+        name and shown to the reviewer, who still has to approve.
+    waiver_reason
+        Why the waived gates should not block this candidate.
     """
     from flows.retrain import retrain as retrain_flow
 
@@ -54,6 +61,8 @@ def retrain(
         params=params,
         approval_timeout_hours=approval_timeout_hours,
         stages=stages,
+        waive_gates=waive_gate,
+        waiver_reason=waiver_reason,
         return_state=True,
     )
     if state.is_failed() or state.is_crashed() or state.is_cancelled():

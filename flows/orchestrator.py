@@ -22,13 +22,12 @@ from typing import Any
 DEFAULT_API = "http://127.0.0.1:4200/api"
 
 
-def deployments_from_yaml(path: Path = Path("prefect.yaml"), *, skip_missing: bool = True) -> list:
+def deployments_from_yaml(path: Path = Path("prefect.yaml")) -> list:
     """One RunnerDeployment per `deployments:` entry of prefect.yaml.
 
-    An entry whose entrypoint file does not exist yet is skipped with a warning when `skip_missing`.
-
     Raises:
-        ValueError: the file or an entry is malformed (names the deployment and the key).
+        ValueError: the file or an entry is malformed, or an entrypoint file does not exist (names the
+            deployment and the key).
     """
     import yaml
     from prefect.flows import load_flow_from_entrypoint
@@ -42,12 +41,7 @@ def deployments_from_yaml(path: Path = Path("prefect.yaml"), *, skip_missing: bo
         if not name or ":" not in entrypoint:
             raise ValueError(f"{path}: every deployment needs a name and an entrypoint file.py:flow")
         if not Path(entrypoint.partition(":")[0]).is_file():
-            if not skip_missing:
-                raise ValueError(f"{path}: deployment {name}: {entrypoint} does not exist")
-            print(
-                f"prefect.yaml: deployment {name} skipped: {entrypoint} does not exist yet", file=sys.stderr
-            )
-            continue
+            raise ValueError(f"{path}: deployment {name}: {entrypoint} does not exist")
         flow = load_flow_from_entrypoint(entrypoint)
         built.append(flow.to_deployment(**_deployment_kwargs(entry, path)))
     return built

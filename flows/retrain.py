@@ -73,6 +73,8 @@ def retrain(
     approval_timeout_hours: float | None = None,
     stages: list[str] | None = None,
     approval_poll_s: int = 10,
+    waive_gates: list[str] | None = None,
+    waiver_reason: str = "",
 ):
     """Retrain, evaluate and (after a reviewer's approval) release the EchoJEPA encoder.
 
@@ -83,6 +85,9 @@ def retrain(
         approval_timeout_hours: reviewer window; default params.yaml release.approval_timeout_hours (72).
         stages: DVC stages to reproduce, in order; default validate … evaluate plus what they depend on.
         approval_poll_s: how often a paused run checks for the reviewer's decision.
+        waive_gates: gates whose failure the initiator waives (recorded in the ledger with the reason and
+            shown to the reviewer as "waived"); the reviewer still decides.
+        waiver_reason: why; required with waive_gates.
     """
     logger = get_run_logger()
     config = read_params(params)
@@ -103,6 +108,11 @@ def retrain(
     for stage in _pipeline(stages):
         reproduce(stage)
     report = read_evaluation()
+    if waive_gates:
+        from evaluation.gates import waive
+
+        report["gates"] = waive(report["gates"], waive_gates, waiver_reason, who)
+        logger.warning("gates waived by %s (%s): %s", who, waiver_reason, ", ".join(waive_gates))
     candidate_id = register(report, run_dir, who, config, settings.ledger)
     tag_run(candidate_tag(candidate_id))
 

@@ -97,6 +97,11 @@ class PretrainConfig(Section):
     trainer: TrainerConfig = TrainerConfig()
 
 
+def token_time_steps(config: PretrainConfig) -> int:
+    """Time steps of the encoder's token grid: frames per clip over the tubelet depth."""
+    return config.data.frames // config.model.tubelet
+
+
 def load_config(path: str | Path = "params.yaml", overrides: dict | None = None) -> PretrainConfig:
     """Read the model sections of params.yaml (others are ignored) and apply dotted overrides.
 
@@ -139,10 +144,15 @@ class ProbeConfig(Section):
     tasks: tuple[Literal["ef", "view"], ...] = ("ef", "view")
     fractions: tuple[float, ...] = (0.01, 0.1, 1.0)
     seeds: tuple[int, ...] = (0, 1, 2)
+    # the attentive probe also sees each token's deviation from its temporal mean (model.probes.
+    # temporal_contrast); false = V-JEPA 2's probe exactly
+    temporal_contrast: bool = True
 
-    def spec(self, kind: str | None = None):
-        """The ProbeSpec that model.probes trains with."""
+    def spec(self, kind: str | None = None, time_steps: int = 0):
+        """The ProbeSpec that model.probes trains with; `time_steps` = the encoder's token time steps
+        (data.frames // model.tubelet), used when temporal_contrast is on."""
         from model.probes import ProbeSpec
 
         fields = ("depth", "heads", "epochs", "lr", "weight_decay", "batch_size")
-        return ProbeSpec(kind=kind or self.kind, **{f: getattr(self, f) for f in fields})
+        steps = time_steps if self.temporal_contrast else 0
+        return ProbeSpec(kind=kind or self.kind, time_steps=steps, **{f: getattr(self, f) for f in fields})

@@ -30,11 +30,29 @@ class CrossAttentionBlock(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-class AttentiveProbe(nn.Module):
-    """tokens [B, N, D] -> outputs [B, out]."""
+def temporal_contrast(tokens: torch.Tensor, time_steps: int) -> torch.Tensor:
+    """[B, N, D] tokens of a T × S grid (time-major) -> [B, N, 2D]: each token beside its deviation from its
+    own position's mean over time. Parameter-free; it lets a pooling probe see motion amplitude."""
+    b, n, d = tokens.shape
+    if n % time_steps:
+        raise ValueError(f"{n} tokens do not form {time_steps} time steps")
+    grid = tokens.reshape(b, time_steps, n // time_steps, d)
+    deviation = (grid - grid.mean(dim=1, keepdim=True)).reshape(b, n, d)
+    return torch.cat([tokens, deviation], dim=-1)
 
-    def __init__(self, width: int, out: int, depth: int = 1, heads: int = 4) -> None:
+
+class AttentiveProbe(nn.Module):
+    """tokens [B, N, D] -> outputs [B, out].
+
+    With `time_steps` > 0 the tokens first pass through `temporal_contrast` (the probe then works at width
+    2D). A one-query cross-attention pool is a weighted *mean* of the tokens, which cannot express how much
+    a region changes over the clip; EF is exactly that (how far the ventricle empties), so without it the
+    probe reaches R² ≈ 0 on the simulator for every encoder (see README, "What the spike found")."""
+
+    def __init__(self, width: int, out: int, depth: int = 1, heads: int = 4, time_steps: int = 0) -> None:
         super().__init__()
+        self.time_steps = time_steps
+        width = 2 * width if time_steps else width
         self.query = nn.Parameter(torch.zeros(1, 1, width))
         nn.init.trunc_normal_(self.query, std=0.02)
         self.blocks = nn.ModuleList(Block(width, heads) for _ in range(depth - 1))
@@ -42,6 +60,8 @@ class AttentiveProbe(nn.Module):
         self.head = nn.Linear(width, out)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        if self.time_steps:
+            tokens = temporal_contrast(tokens, self.time_steps)
         for block in self.blocks:
             tokens = block(tokens)
         return self.head(self.cross(self.query.expand(tokens.shape[0], -1, -1), tokens)[:, 0])
@@ -68,6 +88,14 @@ class ProbeSpec:
     lr: float = 1e-3
     weight_decay: float = 0.01
     batch_size: int = 32
+    time_steps: int = 0  # > 0: temporal-contrast input over this many token time steps (AttentiveProbe)
+
+
+def build_probe(spec: ProbeSpec, width: int, out: int) -> nn.Module:
+    """The untrained probe a spec describes (training, and serving when it loads saved weights)."""
+    if spec.kind == "attentive":
+        return AttentiveProbe(width, out, spec.depth, spec.heads, spec.time_steps)
+    return LinearProbe(width, out)
 
 
 def fit_probe(
@@ -88,9 +116,7 @@ def fit_probe(
         classes = int(target.max()) + 1
         y = torch.tensor(target, dtype=torch.long)
         out, loss_fn, stats = classes, nn.CrossEntropyLoss(), {"classes": classes}
-    probe = (
-        AttentiveProbe(d, out, spec.depth, spec.heads) if spec.kind == "attentive" else LinearProbe(d, out)
-    )
+    probe = build_probe(spec, d, out)
     optimizer = torch.optim.AdamW(probe.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
     steps = spec.epochs * max(1, int(np.ceil(v / spec.batch_size)))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)

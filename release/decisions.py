@@ -44,7 +44,7 @@ def _failed_gate_names(gates: list[dict]) -> list[str]:
     for i, gate in enumerate(gates):
         if not isinstance(gate, dict) or "passed" not in gate:
             raise DecisionError(f"gate {i} has no 'passed' field: {gate!r}"[:200])
-        if gate.get("passed") is not True:
+        if gate.get("passed") is not True and not gate.get("advisory"):  # advisory gates never block
             failed.append(str(gate.get("name", f"gate-{i}")))
     return failed
 
@@ -175,7 +175,11 @@ def record_expiry(ledger: Ledger, candidate_id: str, waited_s: float) -> dict:
 def _refuse_failed_gates(summary: dict[str, Any], what: str) -> None:
     """The gates recorded in the candidate's own registration line decide, not only a later `gates_failed`
     line: deleting that (last) line from an unsigned ledger must not make a failed candidate eligible."""
-    failed = [g.get("name", "?") for g in summary.get("gates") or [] if not g.get("passed", False)]
+    failed = [
+        g.get("name", "?")
+        for g in summary.get("gates") or []
+        if not g.get("passed", False) and not g.get("advisory")  # advisory gates never block
+    ]
     if failed:
         raise DecisionError(
             f"candidate {summary['candidate_id']} failed gate(s) {', '.join(failed)} at registration; "

@@ -34,3 +34,16 @@ def tracings(sim_dir: Path) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def factors(sim_dir: Path) -> pd.DataFrame:
     return pd.read_csv(sim_dir / "SimulationFactors.csv")
+
+
+@pytest.fixture(scope="session")
+def packaged_model(tmp_path_factory: pytest.TempPathFactory):
+    """A real tiny model released through the ledger and packaged in its own BentoML store, with a params
+    file pointing at it and sample videos (clean and perturbed): see tests/packaged.py for what is where.
+
+    Built once per session (~40 s on 2 cores): 32 simulated videos, 4 pretraining steps, EF and view
+    probes, register → approve → package_candidate. Serve it with `os.environ | packaged_model.env()`;
+    load it in-process with `serving.predictor.Predictor(packaged_model.model_dir)`."""
+    from tests.packaged import build_packaged_model
+
+    return build_packaged_model(tmp_path_factory.mktemp("packaged"))

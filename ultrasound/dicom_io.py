@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ultrasound.video_io import DEFAULT_DICOM_FPS, Video, VideoError
+from ultrasound.video_io import DEFAULT_DICOM_FPS, NO_LIMITS, DecodeLimits, Video, VideoError
 
 US_MULTIFRAME_SOP = "1.2.840.10008.5.1.4.1.1.3.1"  # Ultrasound Multi-frame Image Storage
 
@@ -22,6 +22,14 @@ def _frame_rate(ds) -> float:
     if frame_time:
         return 1000.0 / float(frame_time)
     return DEFAULT_DICOM_FPS
+
+
+def _int(value, default: int = 0) -> int:
+    """A header count as an int; absent or malformed values give `default` (pydicom checks them later)."""
+    try:
+        return int(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
 
 
 def _to_grey(pixels: np.ndarray, ds) -> np.ndarray:
@@ -43,11 +51,12 @@ def _to_grey(pixels: np.ndarray, ds) -> np.ndarray:
     return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
 
 
-def read_dicom(src: bytes | str | Path, label: str) -> Video:
+def read_dicom(src: bytes | str | Path, label: str, limits: DecodeLimits = NO_LIMITS) -> Video:
     """Read a (multi-frame) ultrasound DICOM into grey frames.
 
     Raises:
-        VideoError: unreadable DICOM, no pixel data, or pixel data that cannot be decoded.
+        VideoError: unreadable DICOM, no pixel data, pixel data that cannot be decoded, or more frames or
+            larger frames than `limits` allow (checked on the header before the pixels are decoded).
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -58,6 +67,7 @@ def read_dicom(src: bytes | str | Path, label: str) -> Video:
         raise VideoError(label, "not_a_video", f"unreadable DICOM ({exc})") from None
     if "PixelData" not in ds:
         raise VideoError(label, "no_pixel_data", "the DICOM file holds no pixel data")
+    limits.check(label, _int(ds.get("NumberOfFrames"), 1), _int(ds.get("Rows")), _int(ds.get("Columns")))
     try:
         pixels = ds.pixel_array
     except (NotImplementedError, RuntimeError) as exc:

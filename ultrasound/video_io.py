@@ -29,6 +29,8 @@ class VideoError(ValueError):
         "truncated",
         "unsupported_codec",
         "no_pixel_data",
+        "too_many_frames",
+        "frame_too_large",
     )
 
     def __init__(self, name: str, reason: str, detail: str) -> None:
@@ -63,12 +65,38 @@ def is_dicom(data: bytes) -> bool:
     return data[DICOM_MAGIC_OFFSET : DICOM_MAGIC_OFFSET + 4] == b"DICM"
 
 
-def read_video(src: str | Path | bytes, name: str | None = None) -> Video:
+@dataclass(frozen=True)
+class DecodeLimits:
+    """Bounds checked before and while decoding, so an oversized upload is refused before it fills memory:
+    at most `max_frames` frames of at most `max_frame_pixels` pixels each (None: no bound)."""
+
+    max_frames: int | None = None
+    max_frame_pixels: int | None = None
+
+    def check(self, label: str, frames: int, height: int, width: int) -> None:
+        """Raise VideoError when a declared or decoded size exceeds a bound (unknown sizes are 0)."""
+        if self.max_frames is not None and frames > self.max_frames:
+            raise VideoError(
+                label, "too_many_frames", f"{frames} frames, above the limit of {self.max_frames}"
+            )
+        if self.max_frame_pixels is not None and height * width > self.max_frame_pixels:
+            raise VideoError(
+                label,
+                "frame_too_large",
+                f"{width}x{height} frames, above the limit of {self.max_frame_pixels} pixels per frame",
+            )
+
+
+NO_LIMITS = DecodeLimits()
+
+
+def read_video(src: str | Path | bytes, name: str | None = None, limits: DecodeLimits = NO_LIMITS) -> Video:
     """Read an AVI, MP4 or multi-frame DICOM (a path or the file's bytes) into grey frames.
 
     Raises:
         VideoError: not found, empty, not a video, no frames, truncated (fewer frames decoded than the
-            container declares), unsupported codec, or DICOM without pixel data.
+            container declares), unsupported codec, DICOM without pixel data, or more frames or larger
+            frames than `limits` allow (checked on the declared sizes first, then while decoding).
     """
     data, label, path = _source(src, name)
     head = data[:256] if data is not None else path.open("rb").read(256)
@@ -77,11 +105,11 @@ def read_video(src: str | Path | bytes, name: str | None = None) -> Video:
     if is_dicom(head):
         from ultrasound.dicom_io import read_dicom
 
-        return read_dicom(data if data is not None else path, label)
-    return _read_container(io.BytesIO(data) if data is not None else str(path), label)
+        return read_dicom(data if data is not None else path, label, limits)
+    return _read_container(io.BytesIO(data) if data is not None else str(path), label, limits)
 
 
-def _read_container(target, label: str) -> Video:
+def _read_container(target, label: str, limits: DecodeLimits = NO_LIMITS) -> Video:
     import av
 
     try:
@@ -107,9 +135,13 @@ def _read_container(target, label: str) -> Video:
             raise VideoError(
                 label, "unsupported_codec", f"unsupported codec {tag!r}: no decoder for it"
             ) from None
+        context = stream.codec_context  # None when no decoder exists; decoding below says so
+        if context is not None:
+            limits.check(label, declared, int(context.height or 0), int(context.width or 0))
         frames: list[np.ndarray] = []
         try:
             for frame in container.decode(stream):
+                limits.check(label, len(frames) + 1, frame.height, frame.width)
                 frames.append(_grey(frame))
         except av.error.DecoderNotFoundError:
             tag = _codec_tag(stream)

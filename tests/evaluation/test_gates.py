@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from evaluation.config import EvaluationConfig, GatesConfig
-from evaluation.gates import GATE_NAMES, check_gates, failed_gates
+from evaluation.gates import GATE_NAMES, check_gates, failed_gates, waive
 
 
 def _report(
@@ -142,3 +143,31 @@ def test_the_params_file_sections_validate() -> None:
     raw = yaml.safe_load(Path("params.yaml").read_text()) or {}
     EvaluationConfig.model_validate(raw.get("evaluate") or {}, strict=False)
     GatesConfig.model_validate(raw.get("gates") or {}, strict=False)
+
+
+def test_advisory_gates_are_reported_but_do_not_block() -> None:
+    config = GatesConfig(advisory=("ef_mae_margin_over_random_init",))
+    gates = check_gates(_report(ef_mae=9.0, random_init=9.0, mean_predictor=12.0), config, None)
+    row = _by_name(gates)["ef_mae_margin_over_random_init"]
+    assert row["passed"] is False and row["advisory"] is True and row["value"] == 0.0
+    assert failed_gates(gates) == []  # nothing blocks
+    assert "advisory" not in _by_name(gates)["ef_mae"]
+    strict = check_gates(_report(ef_mae=9.0, random_init=9.0, mean_predictor=12.0), GatesConfig(), None)
+    assert failed_gates(strict) == ["ef_mae_margin_over_random_init: 0 < 0.05"]
+    with pytest.raises(ValidationError, match="unknown gate"):
+        GatesConfig(advisory=("ef_mae_margn",))
+
+
+def test_a_waiver_is_recorded_on_the_gate_and_stops_it_blocking() -> None:
+    gates = check_gates(_report(ef_mae=9.0, random_init=9.0, mean_predictor=12.0), GatesConfig(), None)
+    waived = waive(gates, ["ef_mae_margin_over_random_init"], "tiny CPU preset, see issue 3", by="alice")
+    row = _by_name(waived)["ef_mae_margin_over_random_init"]
+    assert row["passed"] is False and row["waived"] == {
+        "by": "alice",
+        "reason": "tiny CPU preset, see issue 3",
+    }
+    assert failed_gates(waived) == [] and failed_gates(gates) != []  # the input rows are not changed
+    with pytest.raises(ValueError, match="needs a reason"):
+        waive(gates, ["ef_mae"], " ", by="alice")
+    with pytest.raises(ValueError, match="unknown gate"):
+        waive(gates, ["ef_mea"], "typo", by="alice")

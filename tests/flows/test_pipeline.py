@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from model.probes import AttentiveProbe
+from model.probes import ProbeSpec, build_probe
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIATURE = {
@@ -82,7 +82,8 @@ def test_repro_runs_every_stage_and_leaves_status_clean(reproduced: tuple[Path, 
     assert 0 < ef["mae"]["mean"] < 60  # EF points: a real number from a real (tiny) probe
     saved = torch.load(repo / "models/jepa-tiny/probes/ef.pt", weights_only=False)
     spec = saved["spec"]
-    served = AttentiveProbe(saved["width"], 1, spec["depth"], spec["heads"])
+    assert spec["time_steps"] == 8  # temporal-contrast input over the tiny encoder's 8 token time steps
+    served = build_probe(ProbeSpec(**spec), saved["width"], 1)
     served.load_state_dict(saved["state_dict"])  # strict: the packaged probe is complete
     assert set(saved["stats"]) == {"mean", "std"} and 20 < saved["stats"]["mean"] < 80
     evaluation = json.loads((repo / "reports/evaluation.json").read_text())

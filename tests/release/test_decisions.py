@@ -155,3 +155,12 @@ def test_candidates_listing_and_production_states(ledger: Ledger) -> None:
 def test_current_initiator() -> None:
     assert current_initiator(scheduled=True) == "scheduler"
     assert current_initiator() and current_initiator() != "scheduler"
+
+
+def test_an_advisory_failure_does_not_block_approval(ledger: Ledger) -> None:
+    advisory = [*PASSED, {"name": "margin_vs_random", "value": -0.2, "threshold": 0.05, "passed": False,
+                          "advisory": True}]  # fmt: skip
+    cid = _register(ledger, gates=advisory)
+    assert ledger.candidate(cid)["state"] == "pending"
+    record_decision(ledger, cid, approve=True, reviewer="bob")
+    assert ledger.candidate(cid)["state"] == "approved"

@@ -101,3 +101,19 @@ def test_single_frame_video_reads(tmp_path: Path, clip: np.ndarray) -> None:
 def test_write_rejects_wrong_arrays(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="uint8"):
         write_avi(tmp_path / "x.avi", np.zeros((3, 8, 8), np.float32))
+
+
+def test_decode_limits_refuse_long_or_large_videos(tmp_path: Path, clip: np.ndarray) -> None:
+    from ultrasound.video_io import DecodeLimits
+
+    avi = write_avi(tmp_path / "clip.avi", clip)
+    dcm = write_dicom(tmp_path / "clip.dcm", clip)
+    for path in (avi, dcm):
+        with pytest.raises(VideoError) as info:
+            read_video(path, limits=DecodeLimits(max_frames=10))
+        assert info.value.reason == "too_many_frames"
+        assert "24 frames, above the limit of 10" in str(info.value)
+        with pytest.raises(VideoError) as info:
+            read_video(path, limits=DecodeLimits(max_frame_pixels=100 * 100))
+        assert info.value.reason == "frame_too_large" and "112x112" in str(info.value)
+        assert read_video(path, limits=DecodeLimits(24, 112 * 112)).n_frames == 24

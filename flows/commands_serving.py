@@ -1,0 +1,55 @@
+"""Serving command: `echojepa serve` runs the BentoML service (serving.service) on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flows.app import app
+
+SERVICE = "serving.service:EchoJEPA"
+
+
+@app.command
+def serve(
+    *,
+    port: int | None = None,
+    host: str | None = None,
+    params: Path = Path("params.yaml"),
+) -> None:
+    """Serve the production model over HTTP: POST /predict, /embed, /encode_clips; /healthz, /readyz,
+    /metrics and the OpenAPI docs at /docs. Runs `bentoml serve` until Ctrl-C.
+
+    Production is what the release ledger names (release.ledger). Without a released model the service
+    still starts: /readyz answers 503 saying how to release one, and a model released later is picked up
+    within serving.reload_seconds. With the environment variable named by serving.api_key_env set
+    (default ECHOJEPA_API_KEY), the API routes need `Authorization: Bearer KEY`.
+
+    Parameters
+    ----------
+    port
+        TCP port (default serving.port, 3000).
+    host
+        Interface to listen on (default serving.host, 127.0.0.1: this machine only).
+    params
+        Parameter file (sections serving, release, features, ingest).
+    """
+    import os
+    import subprocess
+    import sys
+
+    from serving.config import load_serving_settings
+
+    settings = load_serving_settings(params)  # a bad key fails here, in one line, not in the worker
+    host = host or settings.serving.host
+    port = port or settings.serving.port
+    env = os.environ | {"ECHOJEPA_PARAMS": str(params.resolve())}
+    env.setdefault("BENTOML_DO_NOT_TRACK", "True")  # no usage reports from a clinical service
+    command = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
+    print(f"serving {SERVICE} on http://{host}:{port} (docs at /docs); Ctrl-C stops it", flush=True)
+    process = subprocess.Popen(command, env=env, cwd=Path.cwd())
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:  # bentoml got the same SIGINT and shuts down; wait for its log flush
+        code = process.wait()
+    if code not in (0, -2, 130):
+        raise ValueError(f"bentoml serve exited with status {code}; see its log above")

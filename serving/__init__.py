@@ -1,0 +1,3 @@
+"""Serving: the BentoML service for echo videos (serving.service), the in-process prediction path it shares
+with benchmarks and monitoring (serving.predictor.Predictor), and the production log it writes
+(serving.production_log). Only serving.service imports BentoML."""

@@ -1,0 +1,171 @@
+"""The in-process prediction path, shared by the BentoML service, the benchmark and monitoring:
+decode (with the input limits) → image quality and the shared cause classifier → evenly spaced clips →
+encoder forward → EF and view heads → clip-averaged outputs.
+
+The service runs the same steps, only split in two: `prepare` in a worker thread, `encode` through the
+batchable clip endpoint (so concurrent requests share forward passes), then `summarize`. No BentoML here.
+
+    predictor = Predictor.from_production("params.yaml")     # the model the release ledger names
+    result = predictor.predict(Path("study.avi").read_bytes(), "study.avi")
+    result["ef"], result["view"], result["quality"]["warnings"]
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.data import MEAN, STD
+from model.embed import load_encoder
+from serving.clips import ClipOutputs, cut_clips
+from serving.errors import BadInput
+from serving.inputs import InputLimits, decode_video, measure_quality, quality_report
+from serving.model_files import load_heads, load_model_config
+from ultrasound.causes import CauseVerdict
+from ultrasound.video_io import Video
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A decoded, checked video ready for the encoder: its quality and its clips uint8 [C, T, R, R]."""
+
+    video: Video
+    metrics: dict[str, float]
+    verdict: CauseVerdict
+    clips: np.ndarray
+
+
+class Predictor:
+    """A loaded model directory (encoder.pt, config.yaml, probes/ef.pt, probes/view.pt) and its limits.
+
+    Args:
+        model_dir: the model's files (a BentoML model's path, or a run folder).
+        model_version: reported with every prediction (default: the folder's name).
+        limits: input limits; a video past them raises BadInput.
+        clips_per_video: evenly spaced clips whose outputs are averaged.
+        torch_threads: intra-op threads for the forward pass; sets torch's process-wide setting
+            (0: leave it, torch's default is every core).
+    """
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        model_version: str | None = None,
+        limits: InputLimits | None = None,
+        clips_per_video: int = 3,
+        torch_threads: int = 0,
+    ) -> None:
+        self.model_dir = Path(model_dir)
+        self.model_version = model_version or self.model_dir.name
+        self.limits = limits or InputLimits()
+        self.clips_per_video = clips_per_video
+        if torch_threads:
+            torch.set_num_threads(torch_threads)
+        self.config = load_model_config(self.model_dir)
+        self.encoder = load_encoder(self.config, self.model_dir / "encoder.pt")
+        self.heads = load_heads(self.model_dir)
+        self.views = self.heads["view"].classes
+
+    @classmethod
+    def from_production(cls, params: str | Path = "params.yaml") -> Predictor:
+        """The production model of the release ledger that `params` names, with serving's limits.
+
+        Raises:
+            ModelUnavailable: no production model yet, a ledger that does not verify, or a model the
+                BentoML store no longer holds.
+        """
+        from serving.config import load_serving_settings
+        from serving.production import resolve_production
+
+        settings = load_serving_settings(params)
+        model_dir, version = resolve_production(settings)
+        cfg = settings.serving
+        return cls(
+            model_dir, model_version=version, limits=InputLimits.from_config(cfg),
+            clips_per_video=cfg.clips_per_video, torch_threads=cfg.torch_threads,
+        )  # fmt: skip
+
+    @property
+    def clip_shape(self) -> tuple[int, int, int]:
+        """(frames, resolution, resolution) of one encoder input clip."""
+        d = self.config.data
+        return d.frames, d.resolution, d.resolution
+
+    @property
+    def clip_bytes(self) -> int:
+        """Bytes of one uint8 clip."""
+        frames, height, width = self.clip_shape
+        return frames * height * width
+
+    # ------------------------------------------------------------------ the steps
+    def decode(self, data: bytes, filename: str = "<upload>") -> Video:
+        """The upload's grey frames, after the size, length, frame-size and blank checks (BadInput)."""
+        return decode_video(data, filename, self.limits)
+
+    def clips(self, video: Video) -> np.ndarray:
+        """`clips_per_video` evenly spaced clips at the model's frames, step and resolution:
+        uint8 [C, T, R, R]."""
+        d = self.config.data
+        return cut_clips(video.frames, self.clips_per_video, d.frames, d.frame_step, d.resolution)
+
+    def prepare(self, data: bytes, filename: str = "<upload>") -> Prepared:
+        """Everything before the encoder: decode, quality metrics, causes, clips."""
+        video = self.decode(data, filename)
+        metrics, verdict = measure_quality(video)
+        return Prepared(video, metrics, verdict, self.clips(video))
+
+    @torch.inference_mode()
+    def forward(self, clips: np.ndarray) -> torch.Tensor:
+        """Encoder tokens of uint8 clips [B, T, R, R] -> float [B, N, D] (normalised as in training)."""
+        clips = np.asarray(clips)
+        if clips.ndim != 4 or clips.shape[1:] != self.clip_shape:
+            raise BadInput(
+                f"clips must be uint8 [B, {', '.join(map(str, self.clip_shape))}], got {clips.shape}"
+            )
+        x = (torch.from_numpy(np.ascontiguousarray(clips, dtype=np.uint8)).float() - MEAN) / STD
+        return self.encoder(x[:, None])
+
+    @torch.inference_mode()
+    def heads_of(self, tokens: torch.Tensor) -> ClipOutputs:
+        """Per-clip EF, view probabilities and pooled embedding from tokens [B, N, D]."""
+        ef_head, view_head = self.heads["ef"], self.heads["view"]
+        ef = ef_head.module(tokens)[:, 0] * ef_head.stats["std"] + ef_head.stats["mean"]
+        probs = view_head.module(tokens).softmax(-1)
+        return ClipOutputs(ef.numpy(), probs.numpy(), tokens.mean(1).numpy().astype(np.float32))
+
+    def encode(self, clips: np.ndarray) -> ClipOutputs:
+        """forward + heads for a batch of clips (what the batchable clip endpoint runs)."""
+        return self.heads_of(self.forward(clips))
+
+    def summarize(self, prepared: Prepared, outputs: ClipOutputs, started: float) -> dict:
+        """The clip-averaged prediction of one video (the /predict body, plus its pooled `embedding`)."""
+        probs = outputs.view_probs.mean(0)
+        return {
+            "request_id": uuid.uuid4().hex,
+            "model_version": self.model_version,
+            "ef": float(np.clip(outputs.ef.mean(), 0.0, 100.0)),
+            "view": self.views[int(probs.argmax())],
+            "view_probabilities": {v: float(p) for v, p in zip(self.views, probs, strict=True)},
+            "quality": quality_report(prepared.metrics, prepared.verdict),
+            "clips": len(outputs.ef),
+            "latency_ms": (time.perf_counter() - started) * 1000.0,
+            "embedding": outputs.embedding.mean(0).tolist(),
+        }
+
+    # ------------------------------------------------------------------ the whole path
+    def predict(self, data: bytes, filename: str = "<upload>") -> dict:
+        """Decode, measure, encode and summarise one upload in this process (BadInput on bad input)."""
+        started = time.perf_counter()
+        prepared = self.prepare(data, filename)
+        return self.summarize(prepared, self.encode(prepared.clips), started)
+
+    def embed(self, data: bytes, filename: str = "<upload>") -> np.ndarray:
+        """The pooled encoder embedding float32 [D] of one upload (mean over clips and tokens)."""
+        video = self.decode(data, filename)
+        return self.encode(self.clips(video)).embedding.mean(0)

@@ -1,0 +1,110 @@
+"""The serving process's state without BentoML: the production model (reloaded when the ledger moves),
+the API key, the production log with its Feast sink, and what each prediction leaves behind.
+
+A process with no production model still starts: `predictor` is None and `unavailable_reason` says what to
+do, and every `reload_seconds` the ledger is read again, so a model released (or rolled back) while the
+service runs is served without a restart. A model that fails to load never replaces a working one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from serving.config import ServingSettings
+from serving.errors import NO_MODEL, ServingError
+from serving.feast_sink import FeastSink
+from serving.inputs import InputLimits
+from serving.model_files import ModelFilesError
+from serving.predictor import Predictor
+from serving.production import production_tag, resolve_production
+from serving.production_log import ProductionLog
+from serving.records import RecordMaker, retain_clip
+
+log = logging.getLogger(__name__)
+
+
+class ServingRuntime:
+    """One worker's model, log and settings.
+
+    Args:
+        settings: the params file's serving-related sections.
+        on_feast_failure: called with the row count of each failed Feast push (a metric).
+    """
+
+    def __init__(
+        self, settings: ServingSettings, on_feast_failure: Callable[[int], None] | None = None
+    ) -> None:
+        cfg = settings.serving
+        self.settings = settings
+        self.api_key = os.environ.get(cfg.api_key_env, "").strip() or None
+        self.predictor: Predictor | None = None
+        self.tag: str | None = None
+        self.unavailable_reason = NO_MODEL
+        self.records = RecordMaker(settings.salt_file)
+        self.feast = (
+            None
+            if cfg.feast_push == "off"
+            else FeastSink(settings.features, cfg.feast_push, on_feast_failure)
+        )
+        self.log = ProductionLog(
+            cfg.production_log, flush_rows=cfg.flush_rows, flush_seconds=cfg.flush_seconds,
+            sinks=[self.feast] if self.feast else [],
+        )  # fmt: skip
+        self._stop = threading.Event()
+        self.load()
+        self._reloader = None
+        if cfg.reload_seconds > 0:
+            self._reloader = threading.Thread(target=self._watch, name="model-reload", daemon=True)
+            self._reloader.start()
+
+    def load(self) -> bool:
+        """Load the model the ledger names as production; False (and the reason kept) when none loads."""
+        cfg = self.settings.serving
+        try:
+            tag = production_tag(self.settings)
+            model_dir, version = resolve_production(self.settings)
+            predictor = Predictor(
+                model_dir, model_version=version, limits=InputLimits.from_config(cfg),
+                clips_per_video=cfg.clips_per_video, torch_threads=cfg.torch_threads,
+            )  # fmt: skip
+        except (ServingError, ModelFilesError, OSError, ValueError) as exc:
+            reason = getattr(exc, "message", None) or str(exc).splitlines()[0]
+            if reason != self.unavailable_reason or self.predictor is not None:
+                log.warning("production model not loaded: %s", reason)
+            if self.predictor is None:
+                self.unavailable_reason = reason
+            return False
+        self.predictor, self.tag = predictor, tag
+        log.info("serving %s (%s)", version, tag)
+        return True
+
+    def _watch(self) -> None:
+        period = self.settings.serving.reload_seconds
+        while not self._stop.wait(period):
+            try:
+                if production_tag(self.settings) != self.tag:
+                    self.load()
+            except Exception as exc:  # a torn ledger read must not end the watcher
+                log.warning("checking the ledger for a new production model failed: %s", exc)
+
+    def record(self, prediction: dict, *, study_id: str, device: str, cohort: str, frames) -> None:
+        """Append the prediction's production-log row and, with retain_clips on, keep its clip."""
+        self.log.append(self.records.row(prediction, study_id=study_id, device=device, cohort=cohort))
+        cfg = self.settings.serving
+        if cfg.retain_clips:
+            day = f"{datetime.now(UTC):%Y-%m-%d}"
+            try:
+                retain_clip(frames, cfg.clips_dir(), prediction["request_id"], day)
+            except OSError as exc:
+                log.warning("retain_clips: cannot write the clip of %s: %s", prediction["request_id"], exc)
+
+    def close(self) -> None:
+        """Stop watching the ledger, flush the production log and finish its Feast pushes."""
+        self._stop.set()
+        self.log.close()
+        if self.feast is not None:
+            self.feast.close()

@@ -1,0 +1,204 @@
+"""A real, released tiny model for tests that serve or monitor it (the session fixture `packaged_model`).
+
+`build_packaged_model(root)` runs the platform's own steps at toy size, all under `root`:
+1. simulate an EchoNet-layout dataset (`dataset`, 32 videos);
+2. pretrain the tiny JEPA for a few steps (model.train.pretrain) into `run_dir`;
+3. embed every video with it and fit the served EF and view probes (model.probe_eval.save_probes);
+4. register a candidate with passing gates, approve it (reviewer "bob" ≠ initiator "alice") and package
+   it with release.package.package_candidate into the BentoML store at `bento_home`, which makes it
+   production in the ledger at `ledger`; the packaged reference.parquet holds the held-out (VAL, TEST)
+   videos' quality metrics, predictions (`ef`, `view`) and pooled `embedding`, keyed by FileName;
+5. write `params`, a copy of the repo's params.yaml whose release.ledger, serving.production_log,
+   features.root and ingest.salt_file point into `root`;
+6. keep sample videos: `clean` (three simulated AVIs) and `perturbed` (kind -> the first clean video with
+   that ultrasound.perturbations kind at high severity, one AVI each).
+
+Use it from another process (a server): `subprocess.Popen(..., env=os.environ | model.env())`.
+Use it in-process: `Predictor(model.model_dir, model_version=model.model_version)`, or open the store
+with `with bento_store(model.bento_home): ...` (BentoML caches its store as a process-wide singleton).
+`build_packaged_model(root, preset="small", train=False)` packages an untrained model of another preset
+(speed benchmarks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SALT = "packaged-model-test-salt"
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """Where a built, released model and its companions live (see the module docstring)."""
+
+    root: Path
+    params: Path
+    bento_home: Path
+    ledger: Path
+    tag: str
+    model_version: str
+    model_dir: Path
+    run_dir: Path
+    dataset: Path
+    clean: tuple[Path, ...]
+    perturbed: dict[str, Path]
+
+    def env(self, params: Path | None = None) -> dict[str, str]:
+        """Environment for a process that serves this model: its store, params file and salt."""
+        return {
+            "BENTOML_HOME": str(self.bento_home), "BENTOML_DO_NOT_TRACK": "True",
+            "ECHOJEPA_PARAMS": str(params or self.params), "ECHOJEPA_DEID_SALT": SALT,
+        }  # fmt: skip
+
+
+@contextlib.contextmanager
+def bento_store(home: Path) -> Iterator[None]:
+    """Point this process's BentoML model store at `home` for the duration of the block."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+    from bentoml._internal.models import ModelStore
+
+    (Path(home) / "models").mkdir(parents=True, exist_ok=True)
+    with (
+        BentoMLContainer.bentoml_home.patch(str(home)),
+        BentoMLContainer.model_store.patch(ModelStore(str(Path(home) / "models"))),
+    ):
+        yield
+
+
+def write_params(out: Path, base: Path = REPO / "params.yaml", **sections: dict) -> Path:
+    """A copy of `base` with keys of some sections replaced, e.g. serving={"max_frames": 300}."""
+    params = yaml.safe_load(Path(base).read_text())
+    for name, values in sections.items():
+        params[name] = {**(params.get(name) or {}), **values}
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(yaml.safe_dump(params, sort_keys=False))
+    return Path(out)
+
+
+def _train(root: Path, dataset: Path, preset: str, steps: int, train: bool):
+    from model.config import load_config
+    from model.train import pretrain
+    from serving.model_files import write_untrained_model
+
+    run = root / "models" / f"jepa-{preset}"
+    config = load_config(REPO / "params.yaml", {
+        "data.root": str(dataset.parent), "data.dataset": dataset.name, "data.cache": str(root / "cache"),
+        "data.validated": str(root / "validated"), "data.batch_size": 4, "model.preset": preset,
+        "optimization.steps": steps, "optimization.warmup": 1, "optimization.checkpoint_every": steps,
+    })  # fmt: skip
+    if train:
+        pretrain(config, run, resume=False, progress=False)
+    else:
+        write_untrained_model(run, config)
+    return config, run
+
+
+def _fit_probes(root: Path, config, run: Path, dataset: Path) -> float:
+    """Embed the dataset with the run's encoder, save the EF and view probes; returns the TEST EF MAE."""
+    from model.config import token_time_steps
+    from model.embed import embed_videos, load_encoder, write_embeddings
+    from model.probe_eval import evaluate_probes, save_probes
+    from model.probes import ProbeSpec
+
+    encoder = load_encoder(config, run / "encoder.pt")
+    tokens, table = embed_videos(encoder, config, dataset, root / "cache" / dataset.name, clips_per_video=2)
+    embeddings = write_embeddings(tokens, table, root / "embeddings" / run.name)
+    spec = ProbeSpec(epochs=5, batch_size=16, time_steps=token_time_steps(config))  # as `echojepa probe`
+    results = evaluate_probes(embeddings, ("ef", "view"), (1.0,), (0,), spec)
+    save_probes(results["probes"], run / "probes", encoder.width, spec)
+    return float(results["tasks"]["ef"]["1"]["mae"]["mean"])
+
+
+def _reference(run: Path, version: str, dataset: Path) -> pd.DataFrame:
+    """Quality metrics, predictions and pooled embeddings of the held-out (VAL and TEST) videos."""
+    from serving.predictor import Predictor
+
+    table = pd.read_csv(dataset / "FileList.csv")
+    held_out = table[table.Split.isin(["VAL", "TEST"])].FileName
+    predictor = Predictor(run, model_version=version)
+    rows = []
+    for path in (dataset / "Videos" / f"{name}.avi" for name in held_out):
+        result = predictor.predict(path.read_bytes(), path.name)
+        rows.append({
+            "FileName": path.stem, **result["quality"]["metrics"], "ef": result["ef"], "view": result["view"],
+            "embedding": np.asarray(result["embedding"], dtype=np.float32),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def release_run(
+    ledger_path: Path, bento_home: Path, run: Path, version: str, reference: pd.DataFrame, ef_mae: float = 9.0
+) -> str:
+    """Register the run as a candidate with passing gates, approve it (alice starts, bob reviews) and
+    package it into the store at `bento_home`: production in the ledger from then on. Returns the tag."""
+    from release.decisions import record_decision, register_candidate
+    from release.ledger import Ledger, sha256_file
+    from release.package import package_candidate
+
+    ledger = Ledger(ledger_path)
+    gates = [{"name": "ef_mae", "value": ef_mae, "threshold": 100.0, "passed": True}]
+    evaluation = {"metrics": {"test": {"ef_mae": ef_mae}}, "gates": gates, "model_version": version}
+    candidate = register_candidate(
+        ledger, model_version=version, weights_sha256=sha256_file(run / "encoder.pt"), data_version="sim",
+        git_commit="test", evaluation_sha256="e" * 64, gates=gates, initiator="alice",
+        metrics=evaluation["metrics"], params={},
+    )  # fmt: skip
+    record_decision(ledger, candidate, approve=True, reviewer="bob")
+    with bento_store(bento_home):
+        return package_candidate(ledger, candidate, run_dir=run, evaluation=evaluation, reference=reference)
+
+
+def _samples(root: Path, videos: list[Path]) -> dict[str, Path]:
+    from ultrasound.perturbations import PERTURBATION_KINDS, perturb
+    from ultrasound.video_io import read_video, write_avi
+
+    clean = read_video(videos[0])
+    return {
+        kind: write_avi(root / "samples" / f"{kind}.avi", perturb(clean.frames, kind, "high", 0), clean.fps)
+        for kind in PERTURBATION_KINDS
+    }
+
+
+def build_packaged_model(
+    root: Path, *, n_videos: int = 32, steps: int = 4, preset: str = "tiny", train: bool = True
+) -> PackagedModel:
+    """Simulate, pretrain, fit probes, release and package a model under `root` (see the module docstring).
+
+    With `train=False` the encoder and probes are untrained (speed measurements): nothing is simulated
+    beyond `n_videos` videos for samples and the reference, and no probe is fitted."""
+    from ultrasound.dataset import simulate_dataset
+
+    root = Path(root)
+    dataset = root / "data" / "raw" / "sim"
+    simulate_dataset(dataset, n_videos, seed=7, workers=2)
+    videos = sorted((dataset / "Videos").glob("*.avi"))
+    config, run = _train(root, dataset, preset, steps, train)
+    ef_mae = _fit_probes(root, config, run, dataset) if train else 10.0
+    version = f"jepa-{preset}@{hashlib.sha256((run / 'encoder.pt').read_bytes()).hexdigest()[:12]}"
+    ledger = root / "registry" / "ledger.jsonl"
+    tag = release_run(ledger, root / "bentoml", run, version, _reference(run, version, dataset), ef_mae)
+    params = write_params(
+        root / "params.yaml",
+        release={"ledger": str(ledger)},
+        serving={"production_log": str(root / "production")},
+        features={"root": str(root / "features")},
+        ingest={"salt_file": str(root / "secrets" / "salt")},
+    )
+    with bento_store(root / "bentoml"):
+        import bentoml
+
+        model_dir = Path(bentoml.models.get(tag).path)
+    return PackagedModel(
+        root=root, params=params, bento_home=root / "bentoml", ledger=ledger, tag=tag, model_version=version,
+        model_dir=model_dir, run_dir=run, dataset=dataset, clean=tuple(videos[:3]),
+        perturbed=_samples(root, videos),
+    )  # fmt: skip
