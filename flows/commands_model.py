@@ -237,13 +237,16 @@ def evaluate(
         encoder,
         eval_config=load_section(params, "evaluate", EvaluationConfig),
         probe_config=load_section(params, "probe", ProbeConfig),
-        production_report=_production_report(params),
+        production_report=(production := _production_report(params)),
         data_version=data_version(),
         model_version=f"{run}@{weights}",
         embeddings_dir=default_cache,
         baseline_embeddings_dir=Path("data/embeddings") / f"random-init-{config.model.preset}",
         gates=load_section(params, "gates", GatesConfig),
     )
+    # which production model the no-regression gates compared with (None: first release); the retrain flow
+    # reruns a reused report when production has changed since
+    report["compared_with"] = None if production is None else production.get("model_version")
     json_path, html_path = write_report(report, out)
     failures = failed_gates(report["gates"])
     passed = sum(1 for g in report["gates"] if g["passed"])

@@ -106,7 +106,7 @@ def retrain(
 
     version_data(dataset)
     for stage in _pipeline(stages):
-        reproduce(stage)
+        reproduce(stage, params)
     report = read_evaluation()
     if waive_gates:
         from evaluation.gates import waive

@@ -90,12 +90,14 @@ def version_data(dataset: Path) -> list[str]:
 
 
 @task(retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=_transient, task_run_name="repro-{stage}")
-def reproduce(stage: str) -> str:
+def reproduce(stage: str, params: Path = Path("params.yaml")) -> str:
     """One DVC stage: `dvc repro --single-item STAGE` (skipped by DVC when its inputs are unchanged)."""
     start = time.perf_counter()
+    log = _dvc("repro", "--single-item", stage)
     # evaluate's no-regression gates read the production model the ledger names, an input DVC cannot see:
-    # it always reruns, so a promotion since the last run is never compared against a stale "first release"
-    log = _dvc("repro", "--single-item", *(["--force"] if stage == "evaluate" else []), stage)
+    # a report DVC would reuse is rerun when it was compared with another production model than today's
+    if stage == "evaluate" and "didn't change, skipping" in log and not _compared_with_production(params):
+        log = _dvc("repro", "--single-item", "--force", stage)
     outcome = "reused (unchanged)" if "didn't change, skipping" in log else "ran"
     seconds = time.perf_counter() - start
     tail = "\n".join(log.strip().splitlines()[-8:])
@@ -106,6 +108,19 @@ def reproduce(stage: str) -> str:
     )
     get_run_logger().info("stage %s: %s in %.0f s", stage, outcome, seconds)
     return outcome
+
+
+def _compared_with_production(params: Path) -> bool:
+    """Was reports/evaluation.json compared with the model the ledger names as production now?"""
+    from flows.approval import release_settings
+    from release.ledger import Ledger
+
+    if not EVALUATION.is_file():
+        return False
+    recorded = json.loads(EVALUATION.read_text()).get("compared_with", "missing")
+    ledger = Path(release_settings(params).ledger)
+    entry = Ledger(ledger).production_entry() if ledger.is_file() else None
+    return recorded == (None if entry is None else entry.get("model_version"))
 
 
 @task

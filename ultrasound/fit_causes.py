@@ -26,7 +26,7 @@ from ultrasound.quality import quality_metrics
 from ultrasound.simulator import COHORTS, render_study, sample_study
 
 SEVERITY_WEIGHT = {"none": 1.0, "low": 0.3, "medium": 0.7, "high": 1.0}
-FALSE_ALARM_TARGET = 0.02
+FALSE_ALARM_TARGET = 0.005  # quantile of the calibration clips; measured on unseen clips: about 2 % (README)
 
 
 def avi_round_trip(frames: np.ndarray, fps: float = 50.0) -> np.ndarray:
@@ -67,7 +67,7 @@ def simulate_metrics(
     return [(i, k, s, m) for i, rows in enumerate(per_clip) for k, s, m in rows]
 
 
-def fit(rows: list[tuple[int, str, str, dict]], holdout: float = 0.3, c: float = 1.0) -> CauseModel:
+def fit(rows: list[tuple[int, str, str, dict]], holdout: float = 0.5, c: float = 10.0) -> CauseModel:
     """Multinomial logistic regression on the rows of some videos; the clean threshold on the others."""
     from sklearn.linear_model import LogisticRegression
 
