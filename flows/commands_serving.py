@@ -34,7 +34,6 @@ def serve(
         Parameter file (sections serving, release, features, ingest).
     """
     import os
-    import subprocess
     import sys
 
     from serving.config import load_serving_settings
@@ -46,10 +45,6 @@ def serve(
     env.setdefault("BENTOML_DO_NOT_TRACK", "True")  # no usage reports from a clinical service
     command = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
     print(f"serving {SERVICE} on http://{host}:{port} (docs at /docs); Ctrl-C stops it", flush=True)
-    process = subprocess.Popen(command, env=env, cwd=Path.cwd())
-    try:
-        code = process.wait()
-    except KeyboardInterrupt:  # bentoml got the same SIGINT and shuts down; wait for its log flush
-        code = process.wait()
-    if code not in (0, -2, 130):
-        raise ValueError(f"bentoml serve exited with status {code}; see its log above")
+    # exec, not a child: SIGTERM / SIGINT from a supervisor (or the demo) reach bentoml directly, which
+    # then stops its workers and runs their shutdown hooks (the last production-log flush, Feast pushes)
+    os.execvpe(sys.executable, command, env)

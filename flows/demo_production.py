@@ -27,8 +27,11 @@ def _monitor(console, api: str, since: str, until: str) -> dict:
         console.print(f"  {line}")
     if done.returncode != 0:
         raise ValueError(f"echojepa monitor failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
-    reports = sorted(Path("reports/monitoring").glob("*/result.json"), key=lambda p: p.stat().st_mtime)
-    return json.loads(reports[-1].read_text()) if reports else {}
+    runs = [line.split()[1].rstrip(":") for line in lines if line.startswith("monitor ") and ":" in line]
+    result = Path("reports/monitoring") / (runs[-1] if runs else "?") / "result.json"
+    if "monitor: skipped" in done.stdout or not result.is_file():
+        raise ValueError(f"echojepa monitor {since} → {until} produced no result (see its output above)")
+    return json.loads(result.read_text())
 
 
 def run_production(console, times: dict[str, float]) -> dict:

@@ -40,38 +40,58 @@ def prefect_api(console) -> tuple[str, subprocess.Popen | None]:
     return url, start_server(url)
 
 
-def _weights_sha(run_dir: Path) -> str:
+def _same_as_production(ledger, run_dir: Path) -> bool:
+    """Do the encoder and probes in `run_dir` equal the files packaged for the production model?"""
     from release.ledger import sha256_file
 
-    return sha256_file(run_dir / "encoder.pt")
+    current = ledger.production_entry()
+    if current is None:
+        return False
+    entries = ledger.candidate(current["candidate_id"]).get("entries", [])
+    packaged = next((e.get("files") or {} for e in entries if e.get("event") == "packaged"), {})
+    mine = [run_dir / "encoder.pt", *sorted((run_dir / "probes").glob("*.pt"))]
+    return bool(packaged) and all(
+        packaged.get(str(p.relative_to(run_dir))) == sha256_file(p) for p in mine if p.is_file()
+    )
 
 
 def release(console, api: str, params: Path, run_dir: Path, waive: list[str], reason: str) -> dict:
     """Run `echojepa retrain` until it waits for a reviewer, approve as DEMO_REVIEWER, wait for packaging.
 
-    Skipped when production already serves these exact weights (a re-run of an unchanged demo)."""
+    Skipped when production already serves this encoder and these probes (a re-run of an unchanged demo)."""
     from flows.commands_retrain import release_ledger
     from release.ledger import Ledger
     from release.package import production_model
 
     ledger: Ledger = release_ledger(params)
     current = ledger.production_entry()
-    if current is not None:
-        summary = ledger.candidate(current["candidate_id"])
-        if summary.get("weights_sha256") == _weights_sha(run_dir) and production_model(ledger) is not None:
-            console.print(
-                f"[bold]release[/] production already serves these weights ({current['bento_tag']})"
-            )
-            return {"tag": current["bento_tag"], "candidate_id": current["candidate_id"], "reused": True}
+    if _same_as_production(ledger, run_dir) and production_model(ledger) is not None:
+        console.print(
+            f"[bold]release[/] production already serves this encoder and probes ({current['bento_tag']})"
+        )
+        return {"tag": current["bento_tag"], "candidate_id": current["candidate_id"], "reused": True}
     known = {c["candidate_id"] for c in ledger.candidates()}
     console.print("[bold]release[/] echojepa retrain (DVC stages are reused; the run waits for a reviewer)")
-    env = env_with(PREFECT_API_URL=api)
     command = echojepa("retrain", "--params", str(params))
     for name in waive:
         command += ["--waive-gate", name]
     if waive:
         command += ["--waiver-reason", reason]
-    run = subprocess.Popen(command, env=env)
+    run = subprocess.Popen(command, env=env_with(PREFECT_API_URL=api))
+    try:
+        return _approve_and_package(console, ledger, known, run, api, params)
+    finally:
+        if run.poll() is None:  # a failure or timeout above: don't leave the flow running
+            run.terminate()
+
+
+def _approve_and_package(
+    console, ledger, known: set[str], run: subprocess.Popen, api: str, params: Path
+) -> dict:
+    """Approve the candidate the run registered once it waits, then wait for the packaging to finish."""
+    from flows.commands_retrain import release_ledger
+
+    env = env_with(PREFECT_API_URL=api)
     candidate = _wait_for_pending(ledger, known, run, api)
     console.print(
         f"[bold]release[/] candidate {candidate} waits; approving as reviewer '{DEMO_REVIEWER}': "
@@ -79,11 +99,15 @@ def release(console, api: str, params: Path, run_dir: Path, waive: list[str], re
     )
     approve = echojepa("release", "approve", candidate, "--reviewer", DEMO_REVIEWER, "--params", str(params))
     approve += ["--comment", "approved by the demo after reading the model card"]
-    done = subprocess.run(approve, env=env)
-    if done.returncode != 0:
-        run.terminate()
+    if subprocess.run(approve, env=env).returncode != 0:
         raise ValueError(f"echojepa release approve {candidate} failed (see above)")
-    if run.wait(timeout=APPROVAL_WAIT_S) != 0:
+    try:
+        code = run.wait(timeout=APPROVAL_WAIT_S)
+    except subprocess.TimeoutExpired:
+        raise ValueError(
+            f"echojepa retrain did not finish within {APPROVAL_WAIT_S:.0f} s of the approval"
+        ) from None
+    if code != 0:
         raise ValueError("echojepa retrain failed after the approval (see its output above)")
     entry = release_ledger(params).production_entry()
     if entry is None or entry["candidate_id"] != candidate:
@@ -132,7 +156,6 @@ def _wait_for_pending(ledger, known: set[str], run: subprocess.Popen, api: str) 
         if pending and _run_waits(pending[-1]["candidate_id"], api):
             return pending[-1]["candidate_id"]
         time.sleep(2.0)
-    run.terminate()
     raise ValueError(f"no candidate waited for a reviewer within {APPROVAL_WAIT_S:.0f} s")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -119,12 +120,15 @@ def start_server(url: str, timeout_s: float = 90.0) -> subprocess.Popen:
         "--port",
         str(where.port or 4200),
     ]
-    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # the server's log goes to a file: a pipe nobody reads would block a long-running server once full
+    log = Path(tempfile.gettempdir()) / f"echojepa-prefect-server-{where.port or 4200}.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=out, text=True)
     deadline = time.monotonic() + timeout_s
     while not api_ready(url):
         if server.poll() is not None:
-            last = (server.stderr.read() if server.stderr else "").strip().splitlines()[-1:] or ["no output"]
-            raise OSError(f"prefect server start exited with {server.returncode}: {last[0]}")
+            last = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise OSError(f"prefect server start exited with {server.returncode}: {last[0]} (log: {log})")
         if time.monotonic() > deadline:
             server.terminate()
             raise OSError(f"prefect server did not answer at {url} within {timeout_s:.0f} s")

@@ -181,6 +181,11 @@ def run_monitoring(
         timestamp=end.to_pydatetime(),
         metadata=metadata,
     )
+    # rows of another model than the reference's (e.g. the day after a promotion): image quality and
+    # degradation still compare, predictions and embeddings of two different encoders do not
+    foreign = any(n.startswith("no row was served by") for n in notes)
+    if foreign:
+        notes.append("prediction and embedding drift not alerted: the rows come from another model")
     if notes:
         drift = DriftSummary(**(drift.as_dict() | {"notes": (*drift.notes, *notes)}))
     lookback = (
@@ -195,8 +200,8 @@ def run_monitoring(
         snapshots["labels"] = labels_report(joined, timestamp=end.to_pydatetime(), metadata=metadata)
     fired = {
         "quality_drift": drift.quality_detected,
-        "prediction_drift": drift.prediction_detected,
-        "embedding_drift": bool(drift.embedding_detected),
+        "prediction_drift": drift.prediction_detected and not foreign,
+        "embedding_drift": bool(drift.embedding_detected) and not foreign,
         "degradation": degradation.degraded,
         "label_mae": accuracy.alert,
     }

@@ -178,7 +178,7 @@ def _refuse_failed_gates(summary: dict[str, Any], what: str) -> None:
     failed = [
         g.get("name", "?")
         for g in summary.get("gates") or []
-        if not g.get("passed", False) and not g.get("advisory")  # advisory gates never block
+        if g.get("passed") is not True and not g.get("advisory")  # advisory gates never block
     ]
     if failed:
         raise DecisionError(

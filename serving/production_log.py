@@ -126,7 +126,7 @@ class ProductionLog:
             try:
                 paths.append(self._write(part, day))
                 self.written_rows += part.num_rows
-            except OSError:
+            except Exception:  # the writer thread must survive any write failure; the rows are counted
                 self.failed_rows += part.num_rows
                 log.exception("production log: cannot write %d rows under %s", part.num_rows, self.root)
         frame = table.to_pandas()

@@ -15,10 +15,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from serving.config import ServingSettings
-from serving.errors import NO_MODEL, ServingError
+from serving.errors import NO_MODEL
 from serving.feast_sink import FeastSink
 from serving.inputs import InputLimits
-from serving.model_files import ModelFilesError
 from serving.predictor import Predictor
 from serving.production import production_tag, resolve_production
 from serving.production_log import ProductionLog
@@ -71,8 +70,8 @@ class ServingRuntime:
                 model_dir, model_version=version, limits=InputLimits.from_config(cfg),
                 clips_per_video=cfg.clips_per_video, torch_threads=cfg.torch_threads,
             )  # fmt: skip
-        except (ServingError, ModelFilesError, OSError, ValueError) as exc:
-            reason = getattr(exc, "message", None) or str(exc).splitlines()[0]
+        except Exception as exc:  # a corrupt checkpoint (RuntimeError, KeyError) must not stop the worker
+            reason = getattr(exc, "message", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
             if reason != self.unavailable_reason or self.predictor is not None:
                 log.warning("production model not loaded: %s", reason)
             if self.predictor is None:
@@ -92,14 +91,18 @@ class ServingRuntime:
                 log.warning("checking the ledger for a new production model failed: %s", exc)
 
     def record(self, prediction: dict, *, study_id: str, device: str, cohort: str, frames) -> None:
-        """Append the prediction's production-log row and, with retain_clips on, keep its clip."""
-        self.log.append(self.records.row(prediction, study_id=study_id, device=device, cohort=cohort))
+        """Append the prediction's production-log row and, with retain_clips on, keep its clip. A failure
+        here is logged, never turned into a failed answer: the client's prediction is already made."""
+        try:
+            self.log.append(self.records.row(prediction, study_id=study_id, device=device, cohort=cohort))
+        except Exception as exc:
+            log.error("production log: the row of %s was not recorded: %s", prediction["request_id"], exc)
         cfg = self.settings.serving
         if cfg.retain_clips:
             day = f"{datetime.now(UTC):%Y-%m-%d}"
             try:
                 retain_clip(frames, cfg.clips_dir(), prediction["request_id"], day)
-            except OSError as exc:
+            except Exception as exc:
                 log.warning("retain_clips: cannot write the clip of %s: %s", prediction["request_id"], exc)
 
     def close(self) -> None:
