@@ -34,19 +34,33 @@ def blocks(row: dict) -> bool:
     return row.get("passed") is not True and not row.get("advisory")
 
 
+def check_waiver(names: list[str] | tuple[str, ...], reason: str) -> None:
+    """ValueError (one line) for a waiver naming an unknown gate or giving no reason."""
+    unknown = sorted(set(names) - set(GATE_NAMES))
+    if unknown:
+        raise ValueError(f"cannot waive unknown gate(s) {', '.join(unknown)}; gates: {', '.join(GATE_NAMES)}")
+    if not (reason or "").strip():
+        raise ValueError("a gate waiver needs a reason (--waiver-reason)")
+
+
 def waive(rows: list[dict], names: list[str] | tuple[str, ...], reason: str, by: str) -> list[dict]:
     """Gate rows with `names` marked advisory and `waived: {by, reason}` (a recorded exception: the run's
     initiator waives, a different reviewer still has to approve). Raises ValueError for an unknown name
     or an empty reason."""
     if not names:
         return rows
-    unknown = sorted(set(names) - {r["name"] for r in rows})
-    if unknown:
-        raise ValueError(f"cannot waive unknown gate(s) {', '.join(unknown)}; gates: {', '.join(GATE_NAMES)}")
-    if not (reason or "").strip():
-        raise ValueError("a gate waiver needs a reason (--waiver-reason)")
+    check_waiver(names, reason)
     waived = {"by": by, "reason": reason.strip()}
     return [r | {"advisory": True, "waived": waived} if r["name"] in names else r for r in rows]
+
+
+def result_label(row: dict) -> str:
+    """How a gate row reads to a person: "pass", "FAIL", "fail (advisory)" or "fail (WAIVED by X: why)"."""
+    if row.get("passed") is True:
+        return "pass"
+    if row.get("waived"):
+        return f"fail (WAIVED by {row['waived'].get('by')}: {row['waived'].get('reason')})"
+    return "fail (advisory)" if row.get("advisory") else "FAIL"
 
 
 def scalar(value) -> float | str:

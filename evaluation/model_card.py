@@ -17,7 +17,7 @@ from evaluation.card_plots import (
     plots_section,
     robustness_bars,
 )
-from evaluation.gates import OPERATORS, failed_gates, scalar
+from evaluation.gates import OPERATORS, failed_gates, result_label, scalar
 
 __all__ = [
     "STYLE",
@@ -74,7 +74,7 @@ def _gates_table(gates: list[dict]) -> str:
         [
             html.escape(g["name"]), _fmt(g["value"]),
             f"{html.escape(OPERATORS.get(g['name'], ''))} {_fmt(g['threshold'])}",
-            "pass" if g["passed"] else ("fail (advisory)" if g.get("advisory") else "FAIL"),
+            html.escape(result_label(g)),
             html.escape(g.get("note", "")),
         ]
         for g in gates

@@ -85,6 +85,7 @@ def show(candidate_id: str, *, params: Path = Path("params.yaml")) -> None:
     params
         Parameter file (release.ledger: the ledger file).
     """
+    from evaluation.gates import result_label
     from release.package import flat_metrics
 
     ledger = release_ledger(params)
@@ -98,9 +99,7 @@ def show(candidate_id: str, *, params: Path = Path("params.yaml")) -> None:
     print(f"  production: {shown}")
     print("gates:")
     for g in c.get("gates", []):
-        mark = "pass" if g.get("passed") else ("fail (advisory)" if g.get("advisory") else "FAIL")
-        if g.get("waived") and not g.get("passed"):
-            mark = f"fail (WAIVED by {g['waived'].get('by')}: {g['waived'].get('reason')})"
+        mark = result_label(g)
         print(f"  {mark}  {g['name']}: {_number(g['value'])} (threshold {_number(g['threshold'])})")
     print("metrics (candidate, production):")
     mine, theirs = flat_metrics(c.get("metrics", {})), flat_metrics(prod["metrics"]) if prod else {}

@@ -40,16 +40,16 @@ def _perturbation_check(dataset: Path, out: Path) -> list[tuple[str, str]]:
 
 def _repro(console) -> float:
     """`dvc repro`: every pipeline stage whose inputs changed runs, the rest is reused."""
-    import os
     import subprocess
     import sys
 
+    from flows.demo_release import env_with
+
     if not Path("dvc.yaml").is_file():
         raise ValueError("dvc.yaml not found: run the demo from the repository root")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     start = time.perf_counter()
     console.print("[bold]pipeline[/] dvc repro (stages whose inputs are unchanged are reused)")
-    done = subprocess.run([sys.executable, "-m", "dvc", "repro"], env=env)
+    done = subprocess.run([sys.executable, "-m", "dvc", "repro"], env=env_with())
     if done.returncode != 0:
         raise ValueError("dvc repro failed (see the stage output above)")
     return time.perf_counter() - start

@@ -62,7 +62,7 @@ def run_production(console, times: dict[str, float]) -> dict:
             stamps = [datetime.now(UTC)]
             sent = {}
             for name, videos in (("clean", clean), (DEGRADATION, degraded)):
-                sent[name] = send(url, videos, lambda: None)
+                sent[name] = send(url, videos, name)
                 console.print(
                     f"[bold]traffic[/] {name}: {sent[name]['ok']}/{sent[name]['sent']} answered, "
                     f"{sent[name]['warned']} with quality warnings, mean EF {sent[name]['mean_ef']:.1f}"

@@ -94,19 +94,31 @@ def degrade(videos: list[Path], out: Path, kind: str = DEGRADATION) -> list[Path
     return paths
 
 
-def send(url: str, videos: list[Path], progress) -> dict:
-    """POST each video to /predict (4 at a time, as a clinic's systems would); counts and warnings."""
+def send(url: str, videos: list[Path], name: str) -> dict:
+    """POST each video to /predict (4 at a time, as a clinic's systems would), with a progress bar; counts
+    and warnings."""
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     import httpx
 
+    from flows.progress import progress_bar
+
+    done, lock = [0], threading.Lock()
+
     def one(path: Path) -> dict:
-        with httpx.Client(timeout=120.0) as client:
-            answer = client.post(f"{url}/predict", files={"video": (path.name, path.read_bytes())})
-        progress()
+        answer = client.post(f"{url}/predict", files={"video": (path.name, path.read_bytes())})
+        with lock:
+            done[0] += 1
+            advance(done[0], len(videos))
         return {"status": answer.status_code, "body": answer.json()}
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    # one client (thread-safe, a shared connection pool) for every upload
+    with (
+        progress_bar(f"traffic: {name}", len(videos)) as advance,
+        httpx.Client(timeout=120.0) as client,
+        ThreadPoolExecutor(max_workers=4) as pool,
+    ):
         answers = list(pool.map(one, videos))
     ok = [a["body"] for a in answers if a["status"] == 200]
     warned = [b for b in ok if b.get("quality", {}).get("warnings")]

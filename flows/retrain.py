@@ -102,15 +102,9 @@ def retrain(
     dataset = Path(data.get("root", "data/raw")) / data.get("dataset", "synthetic")
     settings = release_settings(params)
     if waive_gates:  # refuse a bad waiver now, not after the whole pipeline has run
-        from evaluation.gates import GATE_NAMES
+        from evaluation.gates import check_waiver
 
-        unknown = sorted(set(waive_gates) - set(GATE_NAMES))
-        if unknown or not waiver_reason.strip():
-            raise ValueError(
-                f"cannot waive unknown gate(s) {', '.join(unknown)}"
-                if unknown
-                else "a gate waiver needs a reason (--waiver-reason)"
-            )
+        check_waiver(waive_gates, waiver_reason)
         if initiator is not None:  # a waiver is signed by whoever started the run, never a name passed in
             raise ValueError("waive_gates cannot be combined with an explicit initiator")
     who = run_initiator(initiator)

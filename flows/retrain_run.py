@@ -57,23 +57,14 @@ def approval_form_text(candidate_id: str, report: dict, initiator: str) -> str:
     metrics = report.get("metrics", {})
     flat = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
     shown = "\n".join(f"| {k} | {v:.4g} |" for k, v in sorted(flat.items())) or "| (see the model card) | |"
+    from evaluation.gates import result_label
+
     exceptions = [g for g in report.get("gates", []) if not g.get("passed")]
-    verdict = (
-        "All gates passed."
-        if not exceptions
-        else "Gates passed except these (not blocking):\n\n"
-        + (
-            "\n".join(
-                f"- **{g['name']}** = {g['value']} (threshold {g['threshold']}): "
-                + (
-                    f"WAIVED by {g['waived']['by']}: {g['waived']['reason']}"
-                    if g.get("waived")
-                    else "advisory"
-                )
-                for g in exceptions
-            )
-        )
+    listed = "\n".join(
+        f"- **{g['name']}** = {g['value']} (threshold {g['threshold']}): {result_label(g)}"
+        for g in exceptions
     )
+    verdict = f"Gates passed except these (not blocking):\n\n{listed}" if exceptions else "All gates passed."
     return (
         f"**Release candidate `{candidate_id}`** (started by {initiator}). {verdict}\n\n"
         f"| metric | value |\n|---|---|\n{shown}\n\n"
