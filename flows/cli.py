@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import flows.commands_experiment  # (registers experiment seed-table)
 import flows.commands_monitoring  # (registers monitor, monitor ui)
 import flows.commands_release  # noqa: F401  (registers release, ledger, orchestrator, retrain)
 import flows.commands_serving as commands_serving  # noqa: F401  (registers serve)

@@ -17,7 +17,7 @@ def pretrain(
     set: list[str] | None = None,
     resume: bool = True,
 ) -> None:
-    """Pretrain a video encoder (JEPA, or the VideoMAE baseline) on `data.dataset`.
+    """Pretrain a video encoder (JEPA; the VideoMAE or supervised-from-scratch baseline) on `data.dataset`.
 
     Writes config.yaml, checkpoints/, metrics.json, loss.csv and encoder.pt. A killed run started again
     with the same --out resumes from its last checkpoint.

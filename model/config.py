@@ -57,7 +57,7 @@ class MaskConfig(Section):
 
 
 class OptimConfig(Section):
-    method: Literal["jepa", "videomae"] = "jepa"
+    method: Literal["jepa", "videomae", "supervised"] = "jepa"  # supervised: the from-scratch baseline
     steps: int = Field(300, gt=0)
     lr: float = 1e-3
     start_lr: float = 1e-5

@@ -17,7 +17,7 @@ def transformer_flops(tokens: int, width: int, depth: int) -> float:
 
 
 class PretrainModule(L.LightningModule):
-    """Subclasses define `compute_loss(clips) -> (loss, logs)` and `step_flops()`."""
+    """Subclasses define `compute_loss(clips) -> (loss, logs)` (or `batch_loss(batch)`) and `step_flops()`."""
 
     def __init__(self, config: PretrainConfig) -> None:
         super().__init__()
@@ -27,6 +27,10 @@ class PretrainModule(L.LightningModule):
 
     def compute_loss(self, clips: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError
+
+    def batch_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss of a data-module batch; self-supervised methods only read its clips."""
+        return self.compute_loss(batch["clips"])
 
     def mask_share(self, local_batch: int) -> tuple[int, slice]:
         """Masks are drawn for the global batch on every rank; this rank takes the samples that the
@@ -40,7 +44,7 @@ class PretrainModule(L.LightningModule):
         raise NotImplementedError
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss, logs = self.compute_loss(batch["clips"])
+        loss, logs = self.batch_loss(batch)
         # averaged over ranks, so the logged loss is the global batch's whatever the number of processes
         self.log(
             "train/loss",

@@ -47,7 +47,7 @@ class AttentiveProbe(nn.Module):
     With `time_steps` > 0 the tokens first pass through `temporal_contrast` (the probe then works at width
     2D). A one-query cross-attention pool is a weighted *mean* of the tokens, which cannot express how much
     a region changes over the clip; EF is exactly that (how far the ventricle empties), so without it the
-    probe reaches R² ≈ 0 on the simulator for every encoder (see README, "What the spike found")."""
+    probe reaches R² ≈ 0 on the simulator for every encoder (see docs/model.md, "What the spike found")."""
 
     def __init__(self, width: int, out: int, depth: int = 1, heads: int = 4, time_steps: int = 0) -> None:
         super().__init__()

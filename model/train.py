@@ -26,9 +26,10 @@ from model.config import PretrainConfig
 from model.data import EchoDataModule
 from model.jepa import JEPA
 from model.pretrain_module import PretrainModule
+from model.supervised import LabelledDataModule, Supervised
 from model.videomae import VideoMAE
 
-METHODS: dict[str, type[PretrainModule]] = {"jepa": JEPA, "videomae": VideoMAE}
+METHODS: dict[str, type[PretrainModule]] = {"jepa": JEPA, "videomae": VideoMAE, "supervised": Supervised}
 
 
 def _share_through_files() -> None:
@@ -67,12 +68,13 @@ def pretrain(
     if config.trainer.strategy == "ddp_spawn":
         _share_through_files()
     module = build_module(config)
-    data = EchoDataModule(
-        config.data,
-        config.data_aug,
-        seed=config.optimization.seed,
-        steps_per_epoch=config.optimization.checkpoint_every,
-    )
+    every = config.optimization.checkpoint_every
+    if config.optimization.method == "supervised":  # the from-scratch baseline trains on labelled clips
+        data: EchoDataModule = LabelledDataModule(config, steps_per_epoch=every)
+    else:
+        data = EchoDataModule(
+            config.data, config.data_aug, seed=config.optimization.seed, steps_per_epoch=every
+        )
     opt, tr = config.optimization, config.trainer
     # an epoch is one checkpoint interval, so every checkpoint sits on an epoch boundary (exact resume)
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(

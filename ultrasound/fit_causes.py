@@ -26,7 +26,8 @@ from ultrasound.quality import quality_metrics
 from ultrasound.simulator import COHORTS, render_study, sample_study
 
 SEVERITY_WEIGHT = {"none": 1.0, "low": 0.3, "medium": 0.7, "high": 1.0}
-FALSE_ALARM_TARGET = 0.005  # quantile of the calibration clips; measured on unseen clips: about 2 % (README)
+# quantile of the calibration clips; measured on unseen clips: about 2 % (docs/monitoring.md)
+FALSE_ALARM_TARGET = 0.005
 
 
 def avi_round_trip(frames: np.ndarray, fps: float = 50.0) -> np.ndarray:

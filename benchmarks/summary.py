@@ -1,0 +1,208 @@
+"""The headline measures of every benchmark as rows, and the markdown table `make bench` prints.
+
+`summary_rows` reads the result dicts the bench_* modules return (as merged in reports/benchmarks.json)
+and picks the figures each benchmark exists for, with the target where one was set: simulator time for
+300 / 1,000 videos against 30 s / 2 min, the data pipeline against 3× the training rate, pretraining step
+times and our step at the V-JEPA 2 reference configuration against its 1.47 s, serving latency, HTTP
+overhead (≤ 1.25×) and the batching speed-up (≥ 2×) at the preset the targets name, the monitor's
+detection rate, false alarms and delay, and the demo's wall time against 10 minutes. A missing key skips
+its row; a benchmark that failed gives one row saying so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+Row = dict[str, Any]
+# (measure, value) or (measure, value, op, bound); a value that is not a number skips the row
+Spec = tuple[str, Any] | tuple[str, Any, str, Any]
+ORDER = ("simulator", "realism", "pretrain", "monitoring", "serving", "demo")
+NOT_BENCHMARKS = {"machine", "date"}
+_OPS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
+    "<=": ("≤", lambda v, b: v <= b), ">=": ("≥", lambda v, b: v >= b),
+    "<": ("<", lambda v, b: v < b), ">": (">", lambda v, b: v > b),
+}  # fmt: skip
+
+
+def _get(data: Any, *keys: str) -> Any:
+    """data[k1][k2]…, or None where a level is missing or not a dict."""
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _numbers(values: Iterable[Any]) -> list[float]:
+    return [v for v in map(_num, values) if v is not None]
+
+
+def _pick(values: Iterable[Any], how: Callable[[list[float]], float]) -> float | None:
+    """min / max / sum of the numbers among `values`; None when there are none."""
+    numbers = _numbers(values)
+    return how(numbers) if numbers else None
+
+
+def _simulator(r: dict) -> list[Spec]:
+    return [
+        ("simulate 300 videos (s)", r.get("simulate_300_s"), "<=", r.get("simulate_300_target_s", 30)),
+        ("simulate 1,000 videos (s)", r.get("simulate_1000_s"), "<=", r.get("simulate_1000_target_s", 120)),
+        (f"videos/s ({r.get('workers', '?')} workers)", r.get("simulate_videos_per_s")),
+        ("quality metrics p50 (ms)", _get(r, "quality", "quality_metrics_ms_p50")),
+        ("`echojepa --help` (s)", r.get("cli_help_s_median"), "<", 1),
+    ]
+
+
+def _realism(r: dict) -> list[Spec]:
+    nuisance = _get(r, "max_abs_r_ef_vs_nuisance_3000_studies")
+    nuisance = nuisance if isinstance(nuisance, dict) else {}
+    named = _get(r, "cause_classifier_seed99_100_clips", "named_right")
+    named = named if isinstance(named, dict) else {}
+    stats = r.get("realism") if isinstance(r.get("realism"), dict) else {}
+    # "real" is EchoNet-Dynamic's [median, low, high]
+    ranges = [(_num(_get(s, "simulated_median")), _get(s, "real")) for s in stats.values()]
+    ranges = [(v, real) for v, real in ranges if v is not None and len(_numbers(real or [])) == 3]
+    inside = sum(real[1] <= v <= real[2] for v, real in ranges) if ranges else None
+    return [
+        ("shortcut R², global image stats → EF", _get(r, "label", "shortcut_r2_global_stats"), "<", 0.2),
+        ("max |r| EF vs nuisances", _pick(nuisance.values(), max), "<", 0.2),
+        ("speckle share of tissue variance", r.get("speckle_share_of_tissue_variance"), ">", 0.5),
+        (f"image statistics inside EchoNet's range (of {len(ranges)})", inside, ">=", len(ranges)),
+        ("cause classifier clean false alarm", _get(r, "cause_classifier_seed99_100_clips", "false_alarm"),
+         "<=", 0.05),
+        ("cause named right at high severity (worst kind)",
+         _pick((_get(v, "high") for k, v in named.items() if k != "clean"), min), ">=", 0.9),
+    ]  # fmt: skip
+
+
+def _pretrain(r: dict) -> list[Spec]:
+    ref = r.get("vjepa2_reference_config")
+    return [
+        ("data pipeline ÷ training clips/s", r.get("pipeline_over_training"), ">=", 3),
+        ("data pipeline clips/s", r.get("pipeline_clips_per_s")),
+        ("JEPA tiny step (s)", _get(r, "jepa_tiny", "step_s")),
+        ("JEPA tiny clips/s", _get(r, "jepa_tiny", "clips_per_s")),
+        ("VideoMAE tiny step (s)", _get(r, "videomae_tiny", "step_s")),
+        ("VideoMAE tiny clips/s", _get(r, "videomae_tiny", "clips_per_s")),
+        ("JEPA step, V-JEPA 2 reference config (s)", _get(ref, "step_s"), "<=",
+         _get(ref, "reference_step_s") or 1.47),
+    ]  # fmt: skip
+
+
+def _serving(r: dict) -> list[Spec]:
+    targets = r.get("targets") if isinstance(r.get("targets"), dict) else {}
+    ratio, speedup = targets.get("http_over_in_process_p50", 1.25), targets.get("clip_endpoint_speedup", 2)
+    specs: list[Spec] = []
+    for preset, m in r.items():
+        if not isinstance(m, dict) or "predict_http" not in m:
+            continue
+        scored = preset == targets.get("preset", "small")  # the targets hold at one preset
+        specs += [
+            (f"{preset}: /predict over HTTP p50 (ms)", _get(m, "predict_http", "p50_ms")),
+            (f"{preset}: /predict over HTTP p99 (ms)", _get(m, "predict_http", "p99_ms")),
+            (f"{preset}: HTTP ÷ in-process p50", m.get("http_over_in_process_p50"), "<=",
+             ratio if scored else None),
+            (f"{preset}: batching speed-up, 16 clients ÷ 1", _get(m, "clip_endpoint", "speedup"), ">=",
+             speedup if scored else None),
+        ]  # fmt: skip
+    return specs
+
+
+def _monitoring(r: dict) -> list[Spec]:
+    targets = r.get("targets") if isinstance(r.get("targets"), dict) else {}
+    specs: list[Spec] = []
+    for condition in ("served", "raw"):
+        c = r.get(condition)
+        if not isinstance(c, dict):
+            continue
+        kinds = [k for k in (c.get("windows") or {}).values() if isinstance(k, dict)]
+        delays = [d for k in (c.get("delay") or {}).values() if isinstance(k, dict) for d in k.values()]
+        flagged = (_get(s, "flagged") for k in kinds for s in k.values())
+        specs += [
+            (f"{condition}: right cause at high severity (worst kind)",
+             _pick((_get(k, "high", "right_cause") for k in kinds), min), ">=",
+             targets.get("high_right_cause_min", 0.95)),
+            (f"{condition}: windows flagged (worst kind × severity)", _pick(flagged, min)),
+            (f"{condition}: clean false alarm", _get(c, "clean", "false_alarm"), "<=",
+             targets.get("clean_false_alarm_max", 0.05)),
+            (f"{condition}: detection delay, median videos (worst)",
+             _pick((_get(d, "median") for d in delays), max)),
+            (f"{condition}: delay streams missed", _pick((_get(d, "missed") for d in delays), sum)),
+        ]  # fmt: skip
+    return specs
+
+
+def _demo(r: dict) -> list[Spec]:
+    mode = "re-run, unchanged stages reused" if r.get("rerun") else "fresh run"
+    stages = r.get("stages") if isinstance(r.get("stages"), dict) else {}
+    return [
+        (f"total wall time (s), {mode}", r.get("total_s"), "<=", r.get("target_total_s", 600)),
+        *((f"stage: {stage} (s)", seconds) for stage, seconds in stages.items()),
+    ]
+
+
+SUMMARIES: dict[str, Callable[[dict], list[Spec]]] = {
+    "simulator": _simulator, "realism": _realism, "pretrain": _pretrain,
+    "monitoring": _monitoring, "serving": _serving, "demo": _demo,
+}  # fmt: skip
+
+
+def _row(name: str, spec: Spec) -> Row | None:
+    """A row when the value is a number; met compares it with the bound when there is one."""
+    measure, value, op, bound = (*spec, None, None) if len(spec) == 2 else spec
+    value, bound = _num(value), _num(bound)
+    if value is None:
+        return None
+    row: Row = {"benchmark": name, "measure": measure, "value": value, "target": None, "met": None}
+    if op is not None and bound is not None:
+        symbol, check = _OPS[op]
+        row |= {"target": f"{symbol} {bound:g}", "met": check(value, bound)}
+    return row
+
+
+def summary_rows(results: dict) -> list[Row]:
+    """Rows {benchmark, measure, value, target, met} for every benchmark in `results`, known ones first."""
+    names = [n for n in ORDER if n in results] + [n for n in results if n not in ORDER]
+    rows: list[Row] = []
+    for name in names:
+        result = results[name]
+        if name in NOT_BENCHMARKS or not isinstance(result, dict):
+            continue
+        failed = {"benchmark": name, "measure": "failed", "target": None, "met": False}
+        if "error" in result:
+            rows.append(failed | {"value": str(result["error"])})
+        elif name in SUMMARIES:
+            try:
+                specs = SUMMARIES[name](result)
+            except (TypeError, ValueError, AttributeError, KeyError) as exc:  # a shape nobody expected
+                rows.append(failed | {"measure": "unreadable result", "value": repr(exc), "met": None})
+                continue
+            rows += [row for spec in specs if (row := _row(name, spec)) is not None]
+    return rows
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        text = f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}" if abs(value) >= 10 else f"{value:.3g}"
+    else:
+        text = str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(rows: list[Row], machine: dict, date: str) -> str:
+    """The rows as a markdown table under a heading with the date and a line describing the machine."""
+    described = " · ".join(f"{key} {value}" for key, value in machine.items()) or "unknown"
+    lines = [f"## Benchmarks, {date}", "", f"Machine: {described}", ""]
+    lines += ["| benchmark | measure | value | target | met |", "|---|---|---|---|---|"]
+    for row in rows:
+        met = {True: "yes", False: "**no**"}.get(row.get("met"), "–")
+        cells = [_cell(row.get(key)) for key in ("benchmark", "measure", "value", "target")]
+        lines.append("| " + " | ".join([*cells, met]) + " |")
+    return "\n".join(lines) + "\n"

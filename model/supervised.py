@@ -1,0 +1,106 @@
+"""The supervised-from-scratch baseline: the same video encoder trained end to end, from random weights, on
+the labelled TRAIN studies (z-scored EF regression + view classification through an attentive head), at the
+same steps and batch as the self-supervised methods. Its encoder is then frozen and probed like theirs, so
+the seed table compares representations under one protocol (EchoPrime and PanEcho, the paper's supervised
+references, are evaluated the same way).
+
+    echojepa pretrain --set optimization.method=supervised --out models/supervised-tiny
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from model.config import PretrainConfig
+from model.data import ClipDataset, EchoDataModule, manifest_path
+from model.jepa import build_encoder
+from model.pretrain_module import PretrainModule, transformer_flops
+from model.probes import AttentiveProbe
+from model.vision_transformer import _init_weights
+
+
+def label_table(config: PretrainConfig) -> tuple[pd.DataFrame, list[str], float, float]:
+    """The labelled TRAIN rows of the run's manifest, the view names, and the EF mean and std."""
+    table = pd.read_csv(manifest_path(config.data))
+    if "Split" in table:
+        table = table[table.Split.astype(str).str.upper() == "TRAIN"]
+    table = table[np.isfinite(pd.to_numeric(table.get("EF"), errors="coerce"))]
+    if table.empty:
+        raise ValueError(f"{manifest_path(config.data)}: no TRAIN studies with an EF label to supervise on")
+    views = sorted(table.View.astype(str).unique()) if "View" in table else ["A4C"]
+    ef = table.EF.astype(float)
+    return table, views, float(ef.mean()), float(ef.std() + 1e-6)
+
+
+class LabelledClipDataset(ClipDataset):
+    """ClipDataset items plus the study's z-scored EF and view index."""
+
+    def __init__(self, ef_z: np.ndarray, views: np.ndarray, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.ef_z, self.views = ef_z.astype(np.float32), views.astype(np.int64)
+
+    def __getitem__(self, j: int) -> dict:
+        item = super().__getitem__(j)
+        video = self.video_at(self.start + j)
+        return item | {"ef_z": self.ef_z[video], "view": self.views[video]}
+
+
+class LabelledDataModule(EchoDataModule):
+    """EchoDataModule over the labelled TRAIN studies only, with their targets."""
+
+    def __init__(self, config: PretrainConfig, steps_per_epoch: int) -> None:
+        super().__init__(config.data, config.data_aug, config.optimization.seed, steps_per_epoch)
+        self.config = config
+
+    def setup(self, stage: str | None = None) -> None:
+        table, views, mean, std = label_table(self.config)
+        view_index = {v: i for i, v in enumerate(views)}
+        view = (table.View.astype(str) if "View" in table else pd.Series("A4C", index=table.index)).map(
+            view_index
+        )
+        world = self.trainer.world_size if self.trainer else 1
+        self.train = LabelledClipDataset(
+            ((table.EF.astype(float) - mean) / std).to_numpy(), view.to_numpy(), Path(self.cache_dir),
+            list(table.FileName), self.data, self.aug, self.seed,
+            self.steps_per_epoch * self.data.batch_size * world,
+        )  # fmt: skip
+
+
+class Supervised(PretrainModule):
+    """Encoder + attentive head [EF, view logits]; loss = smooth-L1(z-EF) + cross-entropy(view)."""
+
+    def __init__(self, config: PretrainConfig) -> None:
+        super().__init__(config)
+        _, views, mean, std = label_table(config)
+        self.views, self.ef_mean, self.ef_std = views, mean, std
+        self.encoder = build_encoder(config)
+        time_steps = config.data.frames // config.model.tubelet
+        self.head = AttentiveProbe(
+            self.encoder.width, 1 + len(views), depth=1, heads=4, time_steps=time_steps
+        )
+        self.head.apply(_init_weights)
+
+    def batch_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        out = self.head(self.encoder(batch["clips"]))
+        ef_loss = F.smooth_l1_loss(out[:, 0], batch["ef_z"].float())
+        logits = out[:, 1:]
+        view_loss = F.cross_entropy(logits, batch["view"]) if logits.shape[1] > 1 else out.new_zeros(())
+        ef_mae = (out[:, 0].detach() - batch["ef_z"]).abs().mean() * self.ef_std
+        logs = {"ef_loss": float(ef_loss.detach()), "view_loss": float(view_loss.detach())}
+        return ef_loss + view_loss, logs | {"ef_mae_train": float(ef_mae)}
+
+    def compute_loss(self, clips: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        raise TypeError("supervised training needs labels: call batch_loss with a LabelledDataModule batch")
+
+    def trainable_modules(self):
+        return [self.encoder, self.head]
+
+    def step_flops(self, batch: int) -> float:
+        """Forward + backward (×3) of the encoder on every token; the head is negligible."""
+        enc = self.encoder.spec
+        return batch * 3 * transformer_flops(self.encoder.num_tokens, enc.width, enc.depth)
