@@ -15,7 +15,7 @@ import flows.commands_monitoring  # (registers monitor, monitor ui)
 import flows.commands_release  # noqa: F401  (registers release, ledger, orchestrator, retrain)
 import flows.commands_serving as commands_serving  # noqa: F401  (registers serve)
 from flows import commands_data, commands_model  # noqa: F401  (registers their commands)
-from flows.app import Kind, Severity, app
+from flows.app import Kind, Severity, app, use_project_model_store
 from flows.versioning import VersioningError
 
 
@@ -85,6 +85,7 @@ def demo() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: known failures end with one line naming the problem and a non-zero exit."""
+    use_project_model_store()
     try:
         app(argv if argv is not None else sys.argv[1:])
     except (ValueError, OSError, VersioningError) as exc:  # VideoError is a ValueError

@@ -68,3 +68,23 @@ def test_bad_input_gives_one_line_error(tmp_path: Path) -> None:
 
     out = run("simulate", "--out", str(tmp_path / "x"), "--n-videos", "0")
     assert out.returncode == 1 and "n-videos must be positive" in out.stderr
+
+
+def test_model_store_belongs_to_the_checkout(tmp_path: Path) -> None:
+    """Two checkouts on one machine get two BentoML stores (each pairs with its own ledger); an explicit
+    $BENTOML_HOME still wins."""
+    code = (
+        "import os, contextlib; from flows.cli import main\n"
+        "with contextlib.suppress(SystemExit): main(['--help'])\n"
+        "print(os.environ['BENTOML_HOME'])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "BENTOML_HOME"}
+    for checkout in ("a", "b"):
+        (tmp_path / checkout).mkdir()
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp_path / checkout, env=env, capture_output=True, text=True
+        )
+        assert out.stdout.strip().splitlines()[-1] == str(tmp_path / checkout / "models" / "bentoml")
+    env["BENTOML_HOME"] = str(tmp_path / "shared")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.stdout.strip().splitlines()[-1] == str(tmp_path / "shared")
