@@ -44,7 +44,10 @@ def embed_frames(
             video = load()
             starts = clip_starts(len(video), span, clips_per_video)
             batch += [to_tensor(cut_clip(video, s, d.frames, d.frame_step), d.resolution) for s in starts]
-        tokens = encoder(torch.stack(batch)).numpy().astype(np.float16)  # [B·C, N, D]
+        device = next(encoder.parameters()).device
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            tokens = encoder(torch.stack(batch).to(device))
+        tokens = tokens.float().cpu().numpy().astype(np.float16)  # [B·C, N, D]
         out[start : start + len(batch) // clips_per_video] = tokens.reshape(
             -1, clips_per_video, *tokens.shape[1:]
         )

@@ -87,8 +87,9 @@ def datasets(config: PretrainConfig, data_dir: Path | None, pediatric_dir: Path 
         adult = Dataset(
             checked(folder), Path(config.data.cache) / config.data.dataset, manifest_path(config.data)
         )
-        default_pediatric = Path(config.data.root) / EvaluationConfig().pediatric_dataset
-        if pediatric_dir is None and (default_pediatric / "FileList.csv").is_file():
+        named = _params_evaluate().pediatric_dataset
+        default_pediatric = Path(config.data.root) / named if named else None
+        if pediatric_dir is None and default_pediatric and (default_pediatric / "FileList.csv").is_file():
             pediatric_dir = default_pediatric
     else:
         folder = checked(Path(data_dir))
@@ -98,6 +99,28 @@ def datasets(config: PretrainConfig, data_dir: Path | None, pediatric_dir: Path 
         folder = checked(Path(pediatric_dir))
         pediatric = Dataset(folder, own_cache(folder), folder / "FileList.csv")
     return adult, pediatric
+
+
+def _params_evaluate() -> EvaluationConfig:
+    """params.yaml's `evaluate:` section (the pipeline's pediatric set)."""
+    raw = yaml.safe_load(Path("params.yaml").read_text()) if Path("params.yaml").is_file() else {}
+    return EvaluationConfig.model_validate((raw or {}).get("evaluate") or {}, strict=False)
+
+
+def check_manifest(manifest: Path, supervised: bool) -> None:
+    """Fail before any pretraining on a manifest the protocol cannot use, in one line."""
+    import pandas as pd
+
+    table = pd.read_csv(manifest)
+    missing = [c for c in ("FileName", "EF", "Split") if c not in table]
+    if missing:
+        raise ValueError(f"{manifest}: missing column(s) {', '.join(missing)} (EchoNet layout needs them)")
+    ef = pd.to_numeric(table.EF, errors="coerce")
+    split = table.Split.astype(str).str.upper()
+    if ef[split.isin(["TRAIN", "VAL"])].notna().sum() < 2 or ef[split == "TEST"].notna().sum() < 1:
+        raise ValueError(f"{manifest}: needs ≥ 2 EF-labelled TRAIN/VAL and ≥ 1 TEST studies for the EF probe")
+    if supervised and ef[split == "TRAIN"].notna().sum() < 2:
+        raise ValueError(f"{manifest}: the supervised baseline needs ≥ 2 EF-labelled TRAIN studies")
 
 
 def method_config(base: dict, method: str, adult: Dataset) -> PretrainConfig:
@@ -110,20 +133,25 @@ def method_config(base: dict, method: str, adult: Dataset) -> PretrainConfig:
     return load_config("params.yaml", overrides)
 
 
+def run_folder(models_dir: Path, budget: str, method: str, config: PretrainConfig, adult: Dataset) -> Path:
+    """One folder per method *and* resolved config and manifest: a changed setting, seed or dataset trains
+    afresh instead of resuming (or reusing) another configuration's checkpoint."""
+    digest = hashlib.sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode())
+    digest.update(adult.manifest.read_bytes())
+    return Path(models_dir) / f"seed-table-{budget}" / f"{method}-{digest.hexdigest()[:10]}"
+
+
 def ensure_pretrained(config: PretrainConfig, folder: Path, progress: bool = True) -> tuple[Path, dict]:
-    """The method's encoder weights, pretrained once: reused when the folder's config and step count
-    match, resumed from its last checkpoint when a run was interrupted. JEPA is evaluated through its EMA
-    target encoder, as V-JEPA's evaluations load it (`checkpoint_key: target_encoder`)."""
+    """The method's encoder weights, pretrained once in its own run folder (`run_folder`): reused when the
+    run completed (metrics.json is written last, after the weights), resumed from its last checkpoint when
+    it was interrupted. JEPA is evaluated through its EMA target encoder, as V-JEPA's evaluations load it
+    (`checkpoint_key: target_encoder`)."""
     from model.train import pretrain
 
-    resolved = config.model_dump(mode="json")
-    metrics_file, config_file = folder / "metrics.json", folder / "config.yaml"
-    if (folder / "encoder.pt").is_file() and metrics_file.is_file() and config_file.is_file():
+    metrics_file = folder / "metrics.json"
+    if (folder / "encoder.pt").is_file() and metrics_file.is_file():
         metrics = json.loads(metrics_file.read_text())
-        if (
-            yaml.safe_load(config_file.read_text()) == resolved
-            and metrics["steps"] == config.optimization.steps
-        ):
+        if metrics.get("steps") == config.optimization.steps:
             return _weights(folder), metrics | {"reused": True}
     metrics = pretrain(config, folder, resume=True, progress=progress)
     return _weights(folder), metrics
@@ -171,6 +199,8 @@ def run_seed_table(
             the same for every method.
         probe_overrides: ProbeConfig fields applied after the budget's.
     """
+    import torch
+
     from evaluation.seed_report import write_report
     from model.embed import load_encoder
 
@@ -183,6 +213,7 @@ def run_seed_table(
     settings = dict(plan.overrides) | dict(overrides or {})
     base = load_config("params.yaml", settings)
     adult, pediatric = datasets(base, data_dir, pediatric_dir)
+    check_manifest(adult.manifest, "supervised" in methods)
     eval_config = EvaluationConfig(
         view_fractions=(0.01, 0.1, 1.0), probe_seeds=seeds, clips_per_video=plan.clips_per_video
     )
@@ -202,7 +233,8 @@ def run_seed_table(
             on_stage(f"{method}: pretraining" if method in PRETRAINED else f"{method}: no training")
         encoder_path, train = None, {"steps": 0, "seconds": 0.0, "flops_per_step": 0.0}
         if method in PRETRAINED:
-            encoder_path, train = ensure_pretrained(config, models_dir / f"seed-table-{budget}" / method)
+            folder = run_folder(models_dir, budget, method, config, adult)
+            encoder_path, train = ensure_pretrained(config, folder)
         key = protocol_key(encoder_path, config, adult, pediatric, eval_config, spec)
         cached = out_dir / "methods" / f"{method}.json"
         if cached.is_file() and json.loads(cached.read_text()).get("key") == key:
@@ -211,13 +243,16 @@ def run_seed_table(
             if on_stage:
                 on_stage(f"{method}: frozen-encoder protocol")
             encoder = load_encoder(config, encoder_path)
+            if torch.cuda.is_available():  # the gpu budget: embed on the GPU in bf16 (probes follow)
+                encoder = encoder.cuda()
             measured = measure(encoder, config, adult, pediatric, eval_config, spec, on_progress=on_progress)
             cached.parent.mkdir(parents=True, exist_ok=True)
             cached.write_text(json.dumps({"key": key, "measured": measured}, indent=2) + "\n")
         steps = int(train.get("steps", 0))
         results["methods"][method] = measured | {
             "pretraining": {
-                "steps": steps, "batch": config.data.batch_size,
+                "steps": steps,
+                "batch": config.data.batch_size * config.trainer.devices * config.trainer.num_nodes,
                 "weights": encoder_path.name if encoder_path else "random init",
                 "seconds": train.get("seconds"),
                 "reused": bool(train.get("reused")), "final_loss": train.get("final_loss"),

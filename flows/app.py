@@ -6,7 +6,6 @@ Commands live in per-concern modules (`commands_data`, `commands_model`) and reg
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -26,18 +25,6 @@ Severity = Literal["low", "medium", "high"]
 Cohort = Literal["adult", "pediatric", "mixed"]
 
 SectionModel = TypeVar("SectionModel", bound=BaseModel)
-MODEL_STORE = Path("models/bentoml")  # BentoML's model store of this checkout, unless $BENTOML_HOME is set
-
-
-def use_project_model_store() -> Path:
-    """Point BentoML at this checkout's model store (models/bentoml) unless $BENTOML_HOME says otherwise.
-
-    The store pairs with the checkout's release ledger (registry/ledger.jsonl), which verifies the promotion
-    heads recorded in the store: a store shared by two checkouts (BentoML's default, ~/bentoml) holds models
-    the other ledger has never seen, and `ledger verify` rightly refuses it. Every `echojepa` process (DVC
-    stages, flows, `echojepa serve`'s bentoml) inherits the variable."""
-    os.environ.setdefault("BENTOML_HOME", str(MODEL_STORE.resolve()))
-    return Path(os.environ["BENTOML_HOME"])
 
 
 def overrides(pairs: list[str]) -> dict:

@@ -15,8 +15,9 @@ import flows.commands_monitoring  # (registers monitor, monitor ui)
 import flows.commands_release  # noqa: F401  (registers release, ledger, orchestrator, retrain)
 import flows.commands_serving as commands_serving  # noqa: F401  (registers serve)
 from flows import commands_data, commands_model  # noqa: F401  (registers their commands)
-from flows.app import Kind, Severity, app, use_project_model_store
+from flows.app import Kind, Severity, app
 from flows.versioning import VersioningError
+from release.model_store import use_project_model_store
 
 
 @app.command

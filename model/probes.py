@@ -116,30 +116,45 @@ def fit_probe(
         classes = int(target.max()) + 1
         y = torch.tensor(target, dtype=torch.long)
         out, loss_fn, stats = classes, nn.CrossEntropyLoss(), {"classes": classes}
-    probe = build_probe(spec, d, out)
+    device = probe_device()
+    probe = build_probe(spec, d, out).to(device)
     optimizer = torch.optim.AdamW(probe.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
     steps = spec.epochs * max(1, int(np.ceil(v / spec.batch_size)))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-    data = torch.from_numpy(tokens.astype(np.float32))
+    y = y.to(device)
     for _ in range(spec.epochs):
         order = rng.permutation(v)
         for start in range(0, v, spec.batch_size):
             idx = order[start : start + spec.batch_size]
             clip = rng.integers(0, c, len(idx))
-            loss = loss_fn(probe(data[idx, clip]), y[idx])
+            # one batch at a time to float32 (a ViT-L token cache does not fit in memory as float32)
+            batch = torch.from_numpy(np.asarray(tokens[idx, clip], dtype=np.float32)).to(device)
+            loss = loss_fn(probe(batch), y[idx])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             scheduler.step()
-    return probe.eval(), stats
+    return probe.cpu().eval(), stats
+
+
+def probe_device() -> torch.device:
+    """CUDA when there is a GPU (the `gpu` budgets), else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @torch.no_grad()
 def predict(probe: nn.Module, tokens: np.ndarray, stats: dict) -> np.ndarray:
     """Clip-averaged predictions: EF in its units for regression, class probabilities otherwise."""
     v, c, n, d = tokens.shape
-    data = torch.from_numpy(tokens.astype(np.float32)).reshape(v * c, n, d)
-    outs = torch.cat([probe(data[i : i + 256]) for i in range(0, v * c, 256)]).reshape(v, c, -1)
+    flat = np.asarray(tokens).reshape(v * c, n, d)
+    device = probe_device()
+    probe = probe.to(device)
+    chunks = [
+        probe(torch.from_numpy(np.asarray(flat[i : i + 256], dtype=np.float32)).to(device)).cpu()
+        for i in range(0, v * c, 256)
+    ]
+    probe.cpu()
+    outs = torch.cat(chunks).reshape(v, c, -1)
     if "classes" in stats:
         return outs.softmax(-1).mean(1).numpy()
     return (outs.mean(1)[:, 0] * stats["std"] + stats["mean"]).numpy()

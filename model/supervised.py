@@ -25,15 +25,20 @@ from model.vision_transformer import _init_weights
 
 
 def label_table(config: PretrainConfig) -> tuple[pd.DataFrame, list[str], float, float]:
-    """The labelled TRAIN rows of the run's manifest, the view names, and the EF mean and std."""
+    """The TRAIN rows of the run's manifest (all of them: the view head learns from studies without an EF
+    label too), the view names, and the EF mean and std of the labelled ones."""
     table = pd.read_csv(manifest_path(config.data))
     if "Split" in table:
         table = table[table.Split.astype(str).str.upper() == "TRAIN"]
-    table = table[np.isfinite(pd.to_numeric(table.get("EF"), errors="coerce"))]
-    if table.empty:
-        raise ValueError(f"{manifest_path(config.data)}: no TRAIN studies with an EF label to supervise on")
+    ef = (
+        pd.to_numeric(table["EF"], errors="coerce") if "EF" in table else pd.Series(np.nan, index=table.index)
+    )
+    if ef.notna().sum() < 2:
+        raise ValueError(
+            f"{manifest_path(config.data)}: fewer than 2 TRAIN studies with an EF label to supervise on"
+        )
+    table = table.assign(EF=ef)
     views = sorted(table.View.astype(str).unique()) if "View" in table else ["A4C"]
-    ef = table.EF.astype(float)
     return table, views, float(ef.mean()), float(ef.std() + 1e-6)
 
 
@@ -87,10 +92,15 @@ class Supervised(PretrainModule):
 
     def batch_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         out = self.head(self.encoder(batch["clips"]))
-        ef_loss = F.smooth_l1_loss(out[:, 0], batch["ef_z"].float())
+        ef_z = batch["ef_z"].float()
+        labelled = torch.isfinite(ef_z)  # studies without an EF label train the view head only
+        if labelled.any():
+            ef_loss = F.smooth_l1_loss(out[labelled, 0], ef_z[labelled])
+            ef_mae = (out[labelled, 0].detach() - ef_z[labelled]).abs().mean() * self.ef_std
+        else:  # keeps every parameter in the graph (DDP) with a zero EF term
+            ef_loss, ef_mae = out[:, 0].sum() * 0.0, torch.tensor(float("nan"))
         logits = out[:, 1:]
         view_loss = F.cross_entropy(logits, batch["view"]) if logits.shape[1] > 1 else out.new_zeros(())
-        ef_mae = (out[:, 0].detach() - batch["ef_z"]).abs().mean() * self.ef_std
         logs = {"ef_loss": float(ef_loss.detach()), "view_loss": float(view_loss.detach())}
         return ef_loss + view_loss, logs | {"ef_mae_train": float(ef_mae)}
 

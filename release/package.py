@@ -28,9 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 from release.decisions import DecisionError, approved_entry
 from release.ledger import Ledger, canonical_json, sha256_file
+from release.model_store import use_project_model_store
 
 if TYPE_CHECKING:
     import pandas as pd
+
+use_project_model_store()  # before any function here imports bentoml (a Prefect worker has no CLI to set it)
 
 MODEL_FILES = ("encoder.pt", "target_encoder.pt", "config.yaml", "evaluation.json")
 REFERENCE_FILE = "reference.parquet"

@@ -13,6 +13,21 @@ SESSION_VIDEOS = 240  # enough for the shortcut regression and per-view correlat
 SESSION_SEED = 1
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_model_store(tmp_path_factory: pytest.TempPathFactory):
+    """No test writes into the checkout's BentoML store (models/bentoml): in-process `echojepa` calls would
+    otherwise point $BENTOML_HOME there for the rest of the session. Tests that package set their own."""
+    import os
+
+    before = os.environ.get("BENTOML_HOME")
+    os.environ["BENTOML_HOME"] = str(tmp_path_factory.mktemp("bentoml-session"))
+    yield
+    if before is None:
+        os.environ.pop("BENTOML_HOME", None)
+    else:
+        os.environ["BENTOML_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A mixed-cohort synthetic dataset in EchoNet-Dynamic layout."""

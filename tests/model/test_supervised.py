@@ -53,5 +53,5 @@ def test_no_labelled_training_studies_is_a_clear_error(fast_config, tiny_data: P
     table.to_csv(folder / "FileList.csv", index=False)
     where = {"data.root": str(tmp_path / "raw"), "data.dataset": "nolabels"}
     config = fast_config(**{"optimization.method": "supervised"} | where)
-    with pytest.raises(ValueError, match="no TRAIN studies with an EF label"):
+    with pytest.raises(ValueError, match="fewer than 2 TRAIN studies with an EF label"):
         Supervised(config)
