@@ -158,3 +158,22 @@ def test_bad_inputs_fail_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "not an EchoNet-layout folder" in err and str(tmp_path) in err
+
+
+def test_command_line_run_ends_cleanly(
+    table_run: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """`echojepa experiment seed-table` with pretraining in it: Lightning's progress bar and ours never
+    share the console at once (they broke rich's live stack: IndexError at the very end of a long run)."""
+    (tmp_path / "params.yaml").write_text((Path(__file__).parents[2] / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    sets = [arg for pair in FAST.items() for arg in ("--set", f"{pair[0]}={pair[1]}")]
+    with pytest.raises(SystemExit) as exit_info:  # cyclopts exits with the command's status
+        main([
+            "experiment", "seed-table", "--data", str(table_run["root"] / "adult"), "--out", "report",
+            "--methods", "videomae", "--methods", "supervised", "--seeds", "0", *sets,
+        ])  # fmt: skip
+    assert exit_info.value.code in (0, None)
+    out = capsys.readouterr().out
+    assert "wrote report/table.md" in out and "| VideoMAE (pixel reconstruction) |" in out
+    assert len(list((tmp_path / "models" / "experiments" / "seed-table-tiny").glob("*/encoder.pt"))) == 2
