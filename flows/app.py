@@ -9,13 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from cyclopts import App
+from cyclopts import App, Parameter
 from pydantic import BaseModel, ValidationError
 
 app = App(
     name="echojepa",
     help="EchoJEPA platform: echocardiography videos from raw files to a monitored production model.",
     version_flags=[],
+    # `--set a.b=1 c.d=2` (as the docs write it) and `--set a.b=1 --set c.d=2` both work for list options
+    default_parameter=Parameter(consume_multiple=True),
 )
 
 Kind = Literal[
