@@ -28,7 +28,7 @@ from evaluation.probe_protocol import (
     test_predictions,
 )
 from evaluation.probing import ProbeSuite
-from evaluation.robustness import perturbed_tokens, robustness_table
+from evaluation.robustness import robustness_report
 from evaluation.subgroups import by_column, mae, reduced_ef
 from evaluation.tokens import Progress, clean_tokens, embed_cached
 from model.config import PretrainConfig, ProbeConfig, token_time_steps
@@ -179,9 +179,9 @@ def evaluate_candidate(
             "device": by_column(preds, true, test_frame, "Device"),
             "cohort": by_column(preds, true, test_frame, "Cohort"),
         }
-        report["robustness"] = _robustness(
-            candidate, config, cache_dir, table.FileName[ef_test].tolist(), true, ef, metrics, eval_config,
-            on_progress,
+        report["robustness"] = robustness_report(
+            candidate, config, cache_dir, table.FileName[ef_test].tolist(), true, ef,
+            metrics["ef_mae"]["mean"], eval_config, on_progress,
         )  # fmt: skip
         metrics["robustness_mean_increase"] = report["robustness"]["mean_increase"]
         metrics["robustness_worst_increase"] = report["robustness"]["worst_increase"]
@@ -207,20 +207,3 @@ def evaluate_candidate(
     report["gates"] = check_gates(report, gates, production_report)
     report["timing"] = clock.report()
     return report
-
-
-def _robustness(
-    encoder, config, cache_dir, names, true, ef: ProbeSuite, metrics, eval_config, on_progress
-) -> dict:
-    """Every kind × severity of the TEST videos, predicted by the unchanged EF probes."""
-    settings = {}
-    for kind in eval_config.robustness_kinds:
-        for severity in eval_config.severities:
-            phase = f"perturb {kind}/{severity}"
-            progress = (lambda d, t, p=phase: on_progress(p, d, t)) if on_progress else None
-            perturbed = perturbed_tokens(
-                encoder, config, cache_dir, names, kind, severity, eval_config.perturbation_seed,
-                eval_config.clips_per_video, progress,
-            )  # fmt: skip
-            settings[(kind, severity)] = ef.predict(perturbed)
-    return robustness_table(metrics["ef_mae"]["mean"], settings, true)

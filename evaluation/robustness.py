@@ -104,3 +104,22 @@ def robustness_table(
         "worst_increase": float(np.max(increases)) if rows else "n/a (no perturbation configured)",
         "worst_setting": f"{worst['kind']}/{worst['severity']}" if worst else "n/a",
     }
+
+
+def robustness_report(
+    encoder: VideoViT, config: PretrainConfig, cache_dir: Path, names: Sequence[str], true: np.ndarray,
+    suite, clean_mae: float, eval_config, on_progress: Callable[[str, int, int], None] | None = None,
+) -> dict:  # fmt: skip
+    """Every kind × severity of `eval_config` on the named TEST videos, predicted by the unchanged EF probes
+    of `suite` (a ProbeSuite), as `robustness_table` (the evaluation and the seed table both use it)."""
+    settings = {}
+    for kind in eval_config.robustness_kinds:
+        for severity in eval_config.severities:
+            phase = f"perturb {kind}/{severity}"
+            progress = (lambda d, t, p=phase: on_progress(p, d, t)) if on_progress else None
+            perturbed = perturbed_tokens(
+                encoder, config, cache_dir, names, kind, severity, eval_config.perturbation_seed,
+                eval_config.clips_per_video, progress,
+            )  # fmt: skip
+            settings[(kind, severity)] = suite.predict(perturbed)
+    return robustness_table(clean_mae, settings, true)

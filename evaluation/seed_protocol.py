@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from evaluation.config import EvaluationConfig
-from evaluation.probe_protocol import probe_suites
+from evaluation.probe_protocol import label_efficiency_curves, probe_suites
 from evaluation.probing import fit_suite, summary
-from evaluation.robustness import perturbed_tokens, robustness_table
+from evaluation.robustness import robustness_report
 from evaluation.tokens import embed_cached
 from model.config import PretrainConfig
 from model.data import build_clip_cache
@@ -129,16 +129,9 @@ def measure(
         out |= {"ef_mae": full["mae"], "ef_rmse": full["rmse"], "ef_r2": full["r2"]}
         ef_test = split_masks(table)[1] & np.isfinite(pd.to_numeric(table.EF, errors="coerce").to_numpy())
         names, true = table.FileName[ef_test].tolist(), table.EF.to_numpy(float)[ef_test]
-        settings = {}
-        for kind in eval_config.robustness_kinds:
-            for severity in eval_config.severities:
-                perturbed = perturbed_tokens(
-                    encoder, config, adult.cache, names, kind, severity, eval_config.perturbation_seed,
-                    eval_config.clips_per_video,
-                    (lambda d, t, p=f"{kind}/{severity}": on_progress(p, d, t)) if on_progress else None,
-                )  # fmt: skip
-                settings[(kind, severity)] = ef.predict(perturbed)
-        out["robustness"] = robustness_table(full["mae"]["mean"], settings, true)
+        out["robustness"] = robustness_report(
+            encoder, config, adult.cache, names, true, ef, full["mae"]["mean"], eval_config, on_progress
+        )
         lap("robustness")
         out["pediatric"] = (
             "n/a (no pediatric dataset given)"
@@ -156,11 +149,8 @@ def measure(
             )
         )
         lap("pediatric")
-    if isinstance(view, str):
-        out["view_accuracy"] = view
-    else:
-        out["view_accuracy"] = {
-            f: m["accuracy"] | {"train_examples": m["train_examples"]} for f, m in view.by_fraction.items()
-        }
+    out["view_accuracy"] = (
+        view if isinstance(view, str) else label_efficiency_curves(ef, view)["view_accuracy"]
+    )
     out["seconds"] = seconds
     return out

@@ -57,8 +57,9 @@ def seed_table(
     """
     from evaluation.seed_table import METHODS, run_seed_table
     from flows.app import overrides
+    from flows.progress import StageBars
 
-    bars = _StageBars()
+    bars = StageBars()
     try:
         results = run_seed_table(
             budget, data, pediatric, out, methods=tuple(methods or METHODS), seeds=tuple(seeds or (0, 1, 2)),
@@ -69,39 +70,3 @@ def seed_table(
     bars.console.print((out / "table.md").read_text(), markup=False, highlight=False)
     print(f"wrote {out / 'table.md'}, {out / 'seed_table.png'} and {out / 'results.json'} "
           f"({len(results['methods'])} methods)")  # fmt: skip
-
-
-class _StageBars:
-    """One rich progress bar per stage, closed before the next stage starts: pretraining shows Lightning's
-    own bar, and two live displays on one console at once break rich (its live stack)."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-
-        self.console = Console()
-        self.progress = None
-        self.task = None
-
-    def stage(self, text: str) -> None:
-        self.close()
-        self.console.rule(text)
-
-    def advance(self, phase: str, done: int, total: int) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        if self.progress is None:
-            columns = (
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-            )
-            self.progress = Progress(*columns, console=self.console)
-            self.progress.start()
-            self.task = self.progress.add_task(phase, total=total)
-        self.progress.update(self.task, description=phase, completed=done, total=total)
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
