@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from prefect.input import RunInput
-from pydantic import BaseModel, ConfigDict, Field
+
+from release.config import ReleaseConfig
 
 if TYPE_CHECKING:
     from release.ledger import Ledger
 
-DEFAULT_TIMEOUT_HOURS = 72.0
 DECIDED = ("approved", "rejected", "expired", "production", "retired")
 SCHEMA_WAIT_S = 15.0  # a run that has just paused saves its form a moment later
 
@@ -51,26 +51,6 @@ class Verdict:
     state: str
     reviewer: str = ""
     note: str = ""
-
-
-class ReleaseConfig(BaseModel):
-    """params.yaml's `release` section."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    reviewers: list[str] = Field(
-        default_factory=list, description="allow-list; empty = anyone but the initiator"
-    )
-    approval_timeout_hours: float = Field(
-        DEFAULT_TIMEOUT_HOURS, gt=0, description="then the candidate expires"
-    )
-    model_name: str = Field("echojepa", min_length=1, description="BentoML model name")
-    ledger: Path = Field(Path("registry/ledger.jsonl"), description="the release ledger")
-    export_s3_url: str | None = Field(None, description="s3:// prefix to export each packaged model to")
-
-    @property
-    def allow_list(self) -> tuple[str, ...] | None:
-        return tuple(self.reviewers) or None
 
 
 def release_settings(params: Path) -> ReleaseConfig:

@@ -19,7 +19,7 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.approval import ReleaseConfig
+from release.config import ReleaseConfig
 
 EVALUATION = Path("reports/evaluation.json")
 PRODUCTION_CLIPS = Path("data/production/clips")
