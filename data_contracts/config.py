@@ -8,26 +8,21 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ultrasound.dataset import ECHONET_COLUMNS, PLATFORM_COLUMNS  # noqa: F401  (re-exported)
+from ultrasound.echonet import ECHONET_COLUMNS, PLATFORM_COLUMNS  # noqa: F401  (re-exported)
 
-# ECHONET_COLUMNS (ultrasound.dataset): without them a manifest is not a dataset. PLATFORM_COLUMNS: real
+# ECHONET_COLUMNS (ultrasound.echonet): without them a manifest is not a dataset. PLATFORM_COLUMNS: real
 # data often lacks them; the Interfaces section of ARCHITECTURE.md fixes their defaults (PatientID falls
 # back to the file name, StudyDate to the validation date).
 NUMERIC_COLUMNS = ("EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames")
 LABEL_COLUMNS = ("EF", "ESV", "EDV")
 
-# Contract ranges of a few quality metrics: they reject garbage, not degraded images. Measured with
-# data_contracts.facts on 300 simulated videos (seed 3, mixed cohort): brightness 34-70, contrast 44-57,
-# dynamic_range 148-168, sector_coverage 0.60-0.72; every perturbation kind at high severity stays inside
-# (lowest: brightness 7.2, contrast 17, dynamic_range 77, sector_coverage 0.23, all under dynamic_range).
-# A constant grey clip gives contrast 0 and dynamic_range 0, a black one brightness 0, and uniform noise
-# fills the frame (sector_coverage 1.0); each lies far outside. Degradations are monitoring's business.
-DEFAULT_QUALITY_RANGES: dict[str, tuple[float, float]] = {
-    "brightness": (3.0, 120.0),
-    "contrast": (8.0, 110.0),
-    "dynamic_range": (40.0, 255.0),
-    "sector_coverage": (0.15, 0.95),
-}
+# Contract ranges of a few quality metrics (params.yaml `validate.quality_ranges`) reject garbage, not
+# degraded images. Measured with data_contracts.facts on 300 simulated videos (seed 3, mixed cohort):
+# brightness 34-70, contrast 44-57, dynamic_range 148-168, sector_coverage 0.60-0.72; every perturbation
+# kind at high severity stays inside (lowest: brightness 7.2, contrast 17, dynamic_range 77, sector_coverage
+# 0.23, all under dynamic_range). A constant grey clip gives contrast 0 and dynamic_range 0, a black one
+# brightness 0, and uniform noise fills the frame (sector_coverage 1.0); each lies far outside. Degradations
+# are monitoring's business.
 
 
 class ContractError(ValueError):
@@ -41,19 +36,17 @@ class ContractConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_quarantine_share: float = Field(0.05, ge=0.0, le=1.0)
-    ef_tolerance: float = Field(1.0, ge=0.0, description="EF points allowed between EF and its volumes")
-    min_frames: int = Field(64, ge=1, description="one training clip: 16 frames x stride 4")
-    views: tuple[str, ...] = ("A4C", "A2C", "PLAX", "PSAX", "SUBCOSTAL")
-    splits: tuple[str, ...] = ("TRAIN", "VAL", "TEST")
-    cohorts: tuple[str, ...] = ("adult", "pediatric")
-    resolution_tolerance: int = Field(0, ge=0, description="pixels between decoded and declared size")
-    frame_count_tolerance: int = Field(0, ge=0, description="frames between decoded and declared count")
-    fps_tolerance: float = Field(0.5, ge=0.0, description="frames per second, declared vs container")
-    quality_ranges: dict[str, tuple[float, float]] = Field(
-        default_factory=lambda: dict(DEFAULT_QUALITY_RANGES)
-    )
-    workers: int = Field(0, ge=0, description="processes measuring video facts; 0 = every core")
+    max_quarantine_share: float = Field(ge=0.0, le=1.0)
+    ef_tolerance: float = Field(ge=0.0, description="EF points allowed between EF and its volumes")
+    min_frames: int = Field(ge=1, description="one training clip: 16 frames x stride 4")
+    views: tuple[str, ...]
+    splits: tuple[str, ...]
+    cohorts: tuple[str, ...]
+    resolution_tolerance: int = Field(ge=0, description="pixels between decoded and declared size")
+    frame_count_tolerance: int = Field(ge=0, description="frames between decoded and declared count")
+    fps_tolerance: float = Field(ge=0.0, description="frames per second, declared vs container")
+    quality_ranges: dict[str, tuple[float, float]]  # see the measurements above
+    workers: int = Field(ge=0, description="processes measuring video facts; 0 = every core")
 
     @model_validator(mode="after")
     def _check_ranges(self) -> ContractConfig:

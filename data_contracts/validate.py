@@ -58,7 +58,7 @@ def validate_dataset(
     dataset_dir: Path,
     out_dir: Path,
     reports_dir: Path,
-    config: ContractConfig = ContractConfig(),  # noqa: B008 - frozen, so a shared default is safe
+    config: ContractConfig,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> ValidationOutcome:
     """Run both suites, write FileList.csv / quarantine.csv / facts.csv to out_dir and summary.json plus

@@ -1,22 +1,24 @@
 """The baselines of the same run: the random-init frozen encoder (the run's architecture and seed, no
-training) under the candidate's exact probe protocol, and the mean predictor (the TRAIN EF mean).
+training) through the candidate's exact probe protocol (evaluation.probe_protocol, the same training frame),
+and the mean predictor (the EF mean of the rows the probes train on).
 
-The random-init result depends on the data, the architecture, its seed and the probe protocol, never on
-the candidate, so a cache folder keeps both its tokens and its probe results for the next evaluation."""
+The random-init result depends on the frame, the architecture, its seed and the probe protocol, never on the
+candidate, so a cache folder keeps both its tokens and its probe results for the next evaluation."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from evaluation.config import EvaluationConfig
+from config.params import Params
+from evaluation.probe_protocol import fit_protocol, headline, label_efficiency, task_report
+from evaluation.results import NotMeasured, jsonable
 from evaluation.tokens import Progress, clean_tokens
-from model.config import PretrainConfig, ProbeConfig
+from model.config import PretrainConfig, token_time_steps
 from model.embed import load_encoder
 
 
@@ -29,61 +31,66 @@ def token_key(config: PretrainConfig, clips: int) -> dict:
     }  # fmt: skip
 
 
-def results_key(
-    config: PretrainConfig, table: pd.DataFrame, eval_config: EvaluationConfig, probe_config: ProbeConfig
-) -> str:
+def results_key(params: Params, frame: pd.DataFrame) -> str:
     """A digest of everything the random-init probe results depend on."""
-    columns = [c for c in ("FileName", "Split", "EF", "View") if c in table]
-    manifest = table[columns].to_csv(index=False)
+    columns = [c for c in ("FileName", "Split", "EF", "View") if c in frame]
     protocol = {
-        "tokens": token_key(config, eval_config.clips_per_video),
-        "probe": probe_config.model_dump(mode="json"),
-        "seeds": eval_config.probe_seeds, "view_fractions": eval_config.view_fractions,
-        "manifest": hashlib.sha256(manifest.encode()).hexdigest(),
-    }  # fmt: skip
+        "tokens": token_key(params.pretrain, params.probe.clips_per_video),
+        "probe": params.probe.model_dump(mode="json"),
+        "frame": hashlib.sha256(frame[columns].to_csv(index=False).encode()).hexdigest(),
+    }
     return hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()
 
 
+def protocol_summary(tokens: np.ndarray, frame: pd.DataFrame, params: Params) -> dict:
+    """The headline metrics and label-efficiency curves of the probe protocol on some tokens (the random-init
+    baseline's, or a seed-table encoder's)."""
+    result = fit_protocol(tokens, frame, params.probe, token_time_steps(params.pretrain))
+    tasks = {task: task_report(r) for task, r in result.tasks.items()}
+    return jsonable(headline(result.tasks) | {"label_efficiency": label_efficiency(tasks)})
+
+
 def random_init(
-    config: PretrainConfig,
+    params: Params,
     table: pd.DataFrame,
+    frame: pd.DataFrame,
     cache_dir: Path,
-    eval_config: EvaluationConfig,
-    probe_config: ProbeConfig,
-    protocol: Callable[[np.ndarray], dict],
     folder: Path | None = None,
     on_progress: Progress | None = None,
 ) -> tuple[dict, str]:
-    """The random-init encoder's results under `protocol` (tokens -> result dict), and their source.
+    """The random-init encoder's results under the probe protocol, and where its tokens came from.
 
     Args:
-        protocol: the candidate's probe protocol applied to other tokens.
+        table: the manifest rows (clip cache order); frame: the probes' training frame (same rows).
         folder: cache of the random-init tokens (tokens.npy, index.csv, key.json) and results (results.json).
     """
-    key = results_key(config, table, eval_config, probe_config)
+    key = results_key(params, frame)
     results = Path(folder) / "results.json" if folder is not None else None
     if results is not None and results.is_file():
         cached = json.loads(results.read_text())
         if cached.get("key") == key:
             return cached["random_init"], f"reused {folder} (tokens and probe results)"
+    config, clips = params.pretrain, params.probe.clips_per_video
     tokens, source = clean_tokens(
-        load_encoder(config, None), config, cache_dir, table, eval_config.clips_per_video, folder,
-        "embed_random_init", on_progress, key=token_key(config, eval_config.clips_per_video),
+        load_encoder(config, None), config, cache_dir, table, clips, folder, "embed_random_init", on_progress,
+        key=token_key(config, clips),
     )  # fmt: skip
-    result = protocol(tokens)
+    result = protocol_summary(tokens, frame, params)
     if results is not None:
         results.write_text(json.dumps({"key": key, "random_init": result}, indent=2) + "\n")
     return result, source
 
 
-def mean_predictor(table: pd.DataFrame, ef_test: np.ndarray) -> dict:
+def mean_predictor(frame: pd.DataFrame) -> dict:
     """EF predicted as the mean of the labelled TRAIN studies, scored on the labelled TEST studies."""
-    ef = table.EF.to_numpy(float)
-    train = (table.Split.astype(str).str.upper() == "TRAIN").to_numpy() & np.isfinite(ef)
-    if not train.any() or not ef_test.any():
-        return {"ef_mae": "n/a (no labelled TRAIN or TEST studies)", "fit_on": "TRAIN"}
-    mean = float(ef[train].mean())
-    error = ef[ef_test] - mean
+    ef = pd.to_numeric(frame.EF, errors="coerce").to_numpy(float)
+    split = frame.Split.astype(str).str.upper().to_numpy()
+    fit = (split == "TRAIN") & np.isfinite(ef)
+    test = (split == "TEST") & np.isfinite(ef)
+    if not fit.any() or not test.any():
+        return {"ef_mae": NotMeasured("no labelled TRAIN or TEST studies"), "fit_on": "TRAIN"}
+    mean = float(ef[fit].mean())
+    error = ef[test] - mean
     return {
         "ef_mae": float(np.abs(error).mean()), "ef_rmse": float(np.sqrt((error**2).mean())),
         "train_mean": mean, "fit_on": "TRAIN",

@@ -10,6 +10,8 @@ import io
 import numpy as np
 from matplotlib.figure import Figure
 
+from evaluation.results import value_of
+
 
 def _png(fig: Figure) -> str:
     buffer = io.BytesIO()
@@ -82,9 +84,10 @@ def robustness_bars(robustness: dict) -> Figure:
     width = 0.8 / max(1, len(severities))
     for j, severity in enumerate(severities):
         cells = [rows.get((k, severity), {"ef_mae": 0.0, "relative_increase": 0.0}) for k in kinds]
-        bars = ax.bar(np.arange(len(kinds)) + j * width, [c["ef_mae"] for c in cells], width, label=severity)
+        heights = [float(value_of(c["ef_mae"])) for c in cells]
+        bars = ax.bar(np.arange(len(kinds)) + j * width, heights, width, label=severity)
         ax.bar_label(bars, [f"{100 * c['relative_increase']:+.1f}%" for c in cells], fontsize=7)
-    ax.axhline(robustness["clean_ef_mae"], color="k", ls="--", lw=1, label="clean")
+    ax.axhline(float(value_of(robustness["clean_ef_mae"])), color="k", ls="--", lw=1, label="clean")
     ax.set_xticks(np.arange(len(kinds)) + width * (len(severities) - 1) / 2, kinds)
     ax.set(ylabel="EF MAE (%)", title="EF MAE under perturbation")
     ax.legend(fontsize=8)
@@ -128,7 +131,7 @@ def label_efficiency(metrics: dict, baseline: dict) -> Figure | None:
 
 
 def plots_section(report: dict) -> str:
-    """The card's plots as one HTML block; a plot without its result reads "n/a (reason)"."""
+    """The card's plots as one HTML block; a plot without its result says why not."""
     pred = report.get("predictions", {})
     ef, view, rob = pred.get("ef"), pred.get("view"), report.get("robustness")
     figures = [

@@ -1,40 +1,43 @@
-"""Evaluate a candidate encoder: frozen-encoder probes (EF, view at label fractions, over seeds) on the
-validated manifest's TEST split, robustness under EchoJEPA's perturbations, pediatric zero-shot, subgroups,
-and the baselines of the same run (the random-init encoder under the same probe protocol, the TRAIN-mean
-predictor); then the gates. The report is the `reports/evaluation.json` of the Interfaces.
+"""Evaluate the pipeline's candidate: the probe stage's served probes (every seed of the 100 % probes, one
+ensemble per task) scored on the training frame's TEST rows, robustness under EchoJEPA's perturbations,
+pediatric zero-shot, subgroups, the baselines of the same run (the random-init encoder through the same
+probe protocol, the mean predictor) and the gates. The gated numbers are those of exactly the probe files
+that will be packaged: their sha256 is in the report (`probes`), and the monitoring reference is written into
+the run layout for the same model.
 
-    from evaluation.evaluate import evaluate_candidate
-    report = evaluate_candidate(load_config(), Path("models/jepa-tiny/encoder.pt"),
-                                eval_config=EvaluationConfig(), probe_config=ProbeConfig())
+    report = evaluate_candidate(load_params(), production_report=None, model_version="jepa-tiny@…")
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from config.params import Params
 from evaluation import baselines
-from evaluation.config import EvaluationConfig, GatesConfig
 from evaluation.gates import check_gates
+from evaluation.pediatric import pediatric_report
 from evaluation.probe_protocol import (
-    baseline_metrics,
-    headline_metrics,
-    label_efficiency_curves,
-    probe_suites,
-    test_predictions,
+    TaskProbes,
+    headline,
+    label_efficiency,
+    predictions,
+    score,
+    split_masks,
+    task_report,
 )
-from evaluation.probing import ProbeSuite
+from evaluation.reference import monitoring_reference, test_set
+from evaluation.results import NotMeasured, jsonable
 from evaluation.robustness import robustness_report
-from evaluation.subgroups import by_column, mae, reduced_ef
-from evaluation.tokens import Progress, clean_tokens, embed_cached
-from model.config import PretrainConfig, ProbeConfig, token_time_steps
-from model.data import build_clip_cache, manifest_path
+from evaluation.subgroups import by_column, reduced_ef
+from evaluation.tokens import Progress, clean_tokens
+from model.config import token_time_steps
+from model.data import build_clip_cache
 from model.embed import load_encoder
-from model.probe_eval import split_masks
+from model.probe_artifact import ProbeEnsemble
+from release.ledger import sha256_file
 
 
 class _Clock:
@@ -59,111 +62,82 @@ class _Clock:
         }
 
 
-def _pediatric(
-    encoder,
-    config: PretrainConfig,
-    eval_config: EvaluationConfig,
-    ef: ProbeSuite,
-    train_mean: float,
-    on_progress,
-) -> dict | str:
-    """The adult-trained EF probes applied unchanged to every labelled study of the pediatric dataset."""
-    name = eval_config.pediatric_dataset
-    folder = eval_config.pediatric_dir(config.data.root)
-    if folder is None:
-        return "n/a (evaluate.pediatric_dataset is null)"
-    if not (folder / "FileList.csv").is_file():
-        return f"n/a ({folder} not found)"
-    data = config.data.model_copy(update={"dataset": name})
-    cache_dir = Path(data.cache) / name
-    table = build_clip_cache(folder, cache_dir, manifest=manifest_path(data))
-    true = table.EF.to_numpy(float)
-    rows = np.isfinite(true)
-    if not rows.any():
-        return f"n/a ({folder} has no EF labels)"
-    names = table.FileName[rows].tolist()
-    tokens = embed_cached(
-        encoder, config, cache_dir, names, eval_config.clips_per_video, "pediatric", on_progress
-    )
-    preds = ef.predict(tokens)
+def read_probe_frame(path: Path, table: pd.DataFrame) -> pd.DataFrame:
+    """The probe stage's training frame, checked to cover the manifest row for row."""
+    if not path.is_file():
+        raise ValueError(f"{path}: no probe training frame (run the probe stage: `echojepa probe`)")
+    frame = pd.read_csv(path, dtype={"FileName": str})
+    if frame.FileName.tolist() != table.FileName.astype(str).tolist():
+        raise ValueError(
+            f"{path}: the probes were fitted on other studies than the manifest; rerun the probe stage"
+        )
+    return frame
+
+
+def served_probes(folder: Path, tasks: tuple[str, ...]) -> dict[str, ProbeEnsemble]:
+    """The probe stage's ensembles (a task whose folder is absent was not measurable there)."""
+    return {t: ProbeEnsemble.load_dir(folder / t) for t in tasks if (folder / t).is_dir()}
+
+
+def probe_hashes(folder: Path, ensembles: dict[str, ProbeEnsemble]) -> dict[str, str]:
+    """{"ef/seed-0.pt": sha256, ...}: what packaging copies and serving loads."""
     return {
-        "dataset": name,
-        "n": int(rows.sum()),
-        "ef_mae": mae(preds, true[rows]),
-        "mean_predictor_ef_mae": float(np.abs(true[rows] - train_mean).mean()),
+        f"{task}/seed-{seed}.pt": sha256_file(folder / task / f"seed-{seed}.pt")
+        for task, ensemble in ensembles.items()
+        for seed in ensemble.seeds
     }
-
-
-def _test_set(table: pd.DataFrame, test: np.ndarray) -> dict:
-    names = "\n".join(sorted(table.FileName[test].astype(str)))
-    return {"n": int(test.sum()), "sha256": hashlib.sha256(names.encode()).hexdigest()}
 
 
 def evaluate_candidate(
-    config: PretrainConfig,
-    encoder_path: Path | None,
+    params: Params,
     *,
-    eval_config: EvaluationConfig,
-    probe_config: ProbeConfig,
     production_report: dict | None = None,
     data_version: str = "unknown",
     model_version: str = "unknown",
-    embeddings_dir: Path | None = None,
-    baseline_embeddings_dir: Path | None = None,
-    gates: GatesConfig | None = None,
+    probe_stage: dict | None = None,
     on_progress: Progress | None = None,
 ) -> dict:
-    """Evaluate a frozen encoder and gate it; returns the evaluation report.
+    """Evaluate the layout's encoder with its served probes and gate it; returns the evaluation report.
 
     Args:
-        config: the run's config (data section: which dataset, clip geometry; model: the architecture).
-        encoder_path: encoder weights (encoder.pt), or None for a random-init (zero-step) candidate.
-        production_report: the production model's report, for the no-regression gates (None: first release).
-        embeddings_dir: the candidate's token cache (`echojepa embed`), reused when it covers this manifest.
-        baseline_embeddings_dir: a cache of the random-init encoder's tokens and probe results (reused
-            when data, architecture, seed and probe protocol match; written otherwise).
-        gates: thresholds (default GatesConfig()).
-        on_progress: called as (phase, done, total) while embedding (clean, random-init, perturbed,
-            pediatric).
-    Returns:
-        {metrics, baselines, subgroups, gates, data_version, model_version, robustness, pediatric,
-        predictions, test_set, embeddings, config, timing}.
+        params: the configuration (its layout names the encoder, token cache, probes and frame).
+        production_report: the production model's evaluation.json for the no-regression gates.
+        probe_stage: the probe stage's metrics.json (label-efficiency curves, unmeasurable tasks).
+        on_progress: called as (phase, done, total) while embedding.
     """
-    clock = _Clock()
-    gates = gates or GatesConfig()
-    clips = eval_config.clips_per_video
-    dataset_dir = Path(config.data.root) / config.data.dataset
-    cache_dir = Path(config.data.cache) / config.data.dataset
-    table = build_clip_cache(dataset_dir, cache_dir, manifest=manifest_path(config.data))
-    candidate = load_encoder(config, encoder_path)
+    clock, layout, config = _Clock(), params.layout(), params.pretrain
+    clips = params.probe.clips_per_video
+    table = build_clip_cache(layout.data.dataset_dir, layout.data.cache_dir, manifest=layout.data.manifest)
+    frame = read_probe_frame(layout.probe_frame, table)
+    candidate = load_encoder(config, layout.encoder)
     tokens, candidate_source = clean_tokens(
-        candidate, config, cache_dir, table, clips, embeddings_dir, "embed", on_progress
+        candidate, config, layout.data.cache_dir, table, clips, layout.embeddings_dir, "embed", on_progress
     )
     clock.lap("embed")
-
-    spec = probe_config.spec(time_steps=token_time_steps(config))
-    ef, view = probe_suites(tokens, table, eval_config, spec)
+    ensembles = served_probes(layout.probes_dir, params.probe.tasks)
+    stage_tasks = (probe_stage or {}).get("tasks", {})
+    scored: dict[str, TaskProbes | NotMeasured] = {
+        task: score(ensembles[task], tokens, frame) if task in ensembles
+        else NotMeasured(str((stage_tasks.get(task) or {}).get("reason") or f"no served {task} probe"))
+        for task in params.probe.tasks
+    }  # fmt: skip
     clock.lap("probes")
-    if encoder_path is None:  # a zero-step candidate is the random-init encoder itself (same seed)
-        random_init, baseline_source = baseline_metrics(ef, view), "the candidate (it is random-init)"
-    else:
-        random_init, baseline_source = baselines.random_init(
-            config, table, cache_dir, eval_config, probe_config,
-            lambda t: baseline_metrics(*probe_suites(t, table, eval_config, spec, ef_only_full=True)),
-            baseline_embeddings_dir, on_progress,
-        )  # fmt: skip
+    random_init, baseline_source = baselines.random_init(
+        params, table, frame, layout.data.cache_dir, layout.baseline_embeddings_dir, on_progress
+    )
     clock.lap("baseline")
-
-    test = split_masks(table)[1]
-    ef_test = test & np.isfinite(table.EF.to_numpy(float))
-    mean_predictor = baselines.mean_predictor(table, ef_test)
-    metrics = headline_metrics(ef, view) | {"n_test": int(test.sum()), "n_test_labelled": int(ef_test.sum())}
-    metrics["label_efficiency"] = label_efficiency_curves(ef, view)
+    test = split_masks(frame)[1]
+    ef = scored.get("ef", NotMeasured("no ef task"))
+    mean_predictor = baselines.mean_predictor(frame)
+    metrics = headline(scored) | {"n_test": int(test.sum())}
+    metrics["n_test_labelled"] = int(ef.test_rows.sum()) if isinstance(ef, TaskProbes) else 0
+    metrics["label_efficiency"] = label_efficiency(stage_tasks)
     report: dict = {
         "metrics": metrics,
         "baselines": {"random_init": random_init, "mean_predictor": mean_predictor},
+        "tasks": {t: task_report(r) for t, r in scored.items()},
     }
-    if isinstance(ef, str):
+    if isinstance(ef, NotMeasured):
         report |= {
             "subgroups": {"reduced_ef": {"ef_mae": ef, "auroc": ef}},
             "robustness": ef,
@@ -171,39 +145,59 @@ def evaluate_candidate(
         }
         metrics |= {"robustness_mean_increase": ef, "robustness_worst_increase": ef, "pediatric_ef_mae": ef}
     else:
-        true, preds, test_frame = table.EF.to_numpy(float)[ef_test], ef.test_outputs, table[ef_test]
+        rows = frame[ef.test_rows]
         report["subgroups"] = {
             "reduced_ef": reduced_ef(
-                preds, true, eval_config.reduced_ef_threshold, mean_predictor.get("train_mean")
+                ef.per_seed, ef.true, params.evaluate.reduced_ef_threshold, mean_predictor.get("train_mean")
             ),
-            "device": by_column(preds, true, test_frame, "Device"),
-            "cohort": by_column(preds, true, test_frame, "Cohort"),
+            "device": by_column(ef.per_seed, ef.true, rows, "Device"),
+            "cohort": by_column(ef.per_seed, ef.true, rows, "Cohort"),
         }
         report["robustness"] = robustness_report(
-            candidate, config, cache_dir, table.FileName[ef_test].tolist(), true, ef,
-            metrics["ef_mae"]["mean"], eval_config, on_progress,
+            candidate, config, layout.data.cache_dir, rows.FileName.tolist(), ef.true, ef.ensemble,
+            ef.metrics["mae"], params.evaluate, clips, on_progress,
         )  # fmt: skip
         metrics["robustness_mean_increase"] = report["robustness"]["mean_increase"]
         metrics["robustness_worst_increase"] = report["robustness"]["worst_increase"]
         clock.lap("robustness")
-        train_mean = mean_predictor.get("train_mean", float("nan"))
-        report["pediatric"] = _pediatric(candidate, config, eval_config, ef, train_mean, on_progress)
+        report["pediatric"] = pediatric_report(
+            candidate, params, ef.ensemble, mean_predictor.get("train_mean"), on_progress
+        )
         pediatric = report["pediatric"]
-        metrics["pediatric_ef_mae"] = pediatric if isinstance(pediatric, str) else pediatric["ef_mae"]
+        metrics["pediatric_ef_mae"] = pediatric if isinstance(pediatric, NotMeasured) else pediatric["ef_mae"]
         clock.lap("pediatric")
-    report["predictions"] = test_predictions(table, ef, view, ef_test, test)
+    reference = monitoring_reference(frame, test, tokens, scored, layout.data.facts)
+    layout.monitoring_reference.parent.mkdir(parents=True, exist_ok=True)
+    reference.to_parquet(layout.monitoring_reference, index=False)
     report |= {
-        "test_set": _test_set(table, test),
+        "predictions": _predictions(frame, scored),
+        "probes": probe_hashes(layout.probes_dir, ensembles),
+        "monitoring_reference": {"path": str(layout.monitoring_reference), "rows": len(reference),
+                                 "sha256": sha256_file(layout.monitoring_reference)},
+        "test_set": test_set(frame, test),
         "data_version": data_version,
         "model_version": model_version,
-        "encoder": str(encoder_path) if encoder_path is not None else "random-init",
+        "encoder": str(layout.encoder),
         "embeddings": {"candidate": candidate_source, "random_init": baseline_source},
         "config": {
-            "evaluate": eval_config.model_dump(mode="json"),
-            "probe": probe_config.model_dump(mode="json"),
-            "gates": gates.model_dump(mode="json"),
+            "evaluate": params.evaluate.model_dump(mode="json"),
+            "probe": params.probe.model_dump(mode="json"),
+            "gates": params.gates.model_dump(mode="json"),
+            "time_steps": token_time_steps(config),
         },
-    }
-    report["gates"] = check_gates(report, gates, production_report)
+    }  # fmt: skip
+    report["gates"] = check_gates(report, params.gates, production_report)
     report["timing"] = clock.report()
-    return report
+    return jsonable(report)
+
+
+def _predictions(frame: pd.DataFrame, scored: dict) -> dict:
+    """TEST predictions for plots: the served (ensemble) EF and view, beside the truth."""
+    out = {}
+    for task, result in scored.items():
+        if isinstance(result, TaskProbes):
+            table = predictions(result, frame)
+            out[task] = {c: table[c].tolist() for c in table} | (
+                {"labels": list(result.ensemble.class_names)} if task == "view" else {}
+            )
+    return out

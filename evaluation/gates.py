@@ -1,40 +1,207 @@
 """Release gates over an evaluation report: absolute bounds, margins over the same run's baselines and no
-regression against production. Every gate is `{name, value, threshold, passed}` (+ `note` when it explains
-an "n/a"); names are stable, release tooling and the model card key on them.
+regression against production, all in one table (`GATES`). Each check gives a `GateResult`; names are
+stable, release tooling and the model card key on them.
 
-A metric the data cannot support ("n/a": one view, no pediatric set, no reduced-EF study in TEST) passes
-with a note, except the core EF gates: a candidate without an EF MAE cannot be released.
+A metric the data cannot support (`NotMeasured`: one view, no pediatric set, no reduced-EF study in TEST)
+passes with a note, except the core EF gates: a candidate without an EF MAE cannot be released.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
 from evaluation.config import GatesConfig
-
-# name -> comparison the value must satisfy against the threshold
-OPERATORS: dict[str, str] = {
-    "ef_mae": "<=",
-    "ef_mae_margin_over_random_init": ">=",
-    "ef_mae_margin_over_mean_predictor": ">=",
-    "view_accuracy": ">=",
-    "robustness_mean_increase": "<=",
-    "robustness_worst_increase": "<=",
-    "pediatric_ef_mae": "<=",
-    "reduced_ef_mae": "<=",
-    "reduced_ef_auroc": ">=",
-    "no_regression_ef_mae": "<=",
-    "no_regression_view_accuracy": "<=",
-}
-GATE_NAMES = tuple(OPERATORS)
-CORE_GATES = frozenset({"ef_mae", "ef_mae_margin_over_random_init", "ef_mae_margin_over_mean_predictor"})
+from evaluation.results import Measured, NotMeasured, dig, measured, value_of
 
 
-def blocks(row: dict) -> bool:
-    """Whether a gate row stops a release: failed and not advisory (advisory gates are shown to the
-    reviewer, marked as such, and never block)."""
-    return row.get("passed") is not True and not row.get("advisory")
+class Direction(StrEnum):
+    AT_MOST = "<="
+    AT_LEAST = ">="
 
 
-def check_waiver(names: list[str] | tuple[str, ...], reason: str) -> None:
+@dataclass(frozen=True)
+class Waiver:
+    """A recorded exception: who waived the gate and why (a different reviewer still has to approve)."""
+
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One release criterion evaluated on one candidate."""
+
+    name: str
+    value: Measured
+    threshold: float
+    direction: Direction
+    passed: bool
+    advisory: bool = False  # shown to the reviewer, never blocks
+    waived: Waiver | None = None
+    note: str = ""
+
+    @property
+    def blocks(self) -> bool:
+        """Failed and not advisory: the one rule that stops a release."""
+        return not self.passed and not self.advisory
+
+    @property
+    def label(self) -> str:
+        """How the result reads to a person: "pass", "FAIL", "fail (advisory)", "fail (WAIVED by X: why)"."""
+        if self.passed:
+            return "pass"
+        if self.waived is not None:
+            return f"fail (WAIVED by {self.waived.by}: {self.waived.reason})"
+        return "fail (advisory)" if self.advisory else "FAIL"
+
+    def failure(self) -> str:
+        """One line, e.g. "ef_mae_margin_over_random_init: 0.01 < 0.05"."""
+        if not measured(self.value):
+            return f"{self.name}: {self.value} (threshold {self.threshold:.4g})"
+        symbol = ">" if self.direction is Direction.AT_MOST else "<"  # a failed "<=" gate sits above
+        return f"{self.name}: {self.value:.4g} {symbol} {self.threshold:.4g}"
+
+    def to_json(self) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "name": self.name, "value": self.value if measured(self.value) else None,
+            "threshold": self.threshold, "direction": str(self.direction), "passed": self.passed,
+            "advisory": self.advisory, "blocks": self.blocks,
+        }  # fmt: skip
+        if not measured(self.value):
+            row["reason"] = self.value.reason
+        if self.waived is not None:
+            row["waived"] = {"by": self.waived.by, "reason": self.waived.reason}
+        if self.note:
+            row["note"] = self.note
+        return row
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> GateResult:
+        """A gate row of evaluation.json or the ledger (rows written before `direction` existed take the
+        table's)."""
+        name = str(row["name"])
+        spec = GATES_BY_NAME.get(name)
+        direction = row.get("direction") or (spec.direction if spec else Direction.AT_MOST)
+        value = value_of(row) if row.get("value") is not None else NotMeasured(row.get("reason") or "n/a")
+        waived = row.get("waived")
+        return cls(
+            name=name, value=value, threshold=float(row["threshold"]), direction=Direction(direction),
+            passed=row.get("passed") is True, advisory=bool(row.get("advisory")),
+            waived=Waiver(str(waived.get("by")), str(waived.get("reason"))) if waived else None,
+            note=str(row.get("note") or ""),
+        )  # fmt: skip
+
+
+Report = dict[str, Any]
+
+
+def _relative_gain(candidate: Measured, baseline: Measured) -> Measured:
+    """1 − candidate / baseline: the share of the baseline's error the candidate removes."""
+    if not measured(candidate):
+        return candidate
+    if not measured(baseline):
+        return baseline
+    return NotMeasured("the baseline's error is zero") if baseline <= 0 else 1.0 - candidate / baseline
+
+
+def _regression(report: Report, production: Report | None, metric: str, worse: int) -> Measured:
+    """How much worse than production the candidate is (`worse` = +1: higher is worse; -1: lower is)."""
+    if production is None:
+        return NotMeasured("first release: no production model to compare with")
+    ours, theirs = dig(report, "metrics", metric), dig(production, "metrics", metric)
+    for value in (ours, theirs):
+        if not measured(value):
+            return value
+    return worse * (ours - theirs)
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """A row of the gate table: how to read the value from a report and the threshold from params."""
+
+    name: str
+    direction: Direction
+    threshold: Callable[[GatesConfig], float]
+    value: Callable[[Report, Report | None], Measured]
+    core: bool = False  # an unmeasurable core gate fails (no EF result, no release)
+    metric: str = ""  # the report path, for people
+
+
+GATES: tuple[GateSpec, ...] = (
+    GateSpec("ef_mae", Direction.AT_MOST, lambda g: g.ef_mae_max,
+             lambda r, p: dig(r, "metrics", "ef_mae"), core=True, metric="metrics.ef_mae"),
+    GateSpec("ef_mae_margin_over_random_init", Direction.AT_LEAST, lambda g: g.ef_mae_margin_over_random_init,
+             lambda r, p: _relative_gain(dig(r, "metrics", "ef_mae"),
+                                         dig(r, "baselines", "random_init", "ef_mae")),
+             core=True, metric="1 − metrics.ef_mae / baselines.random_init.ef_mae"),
+    GateSpec("ef_mae_margin_over_mean_predictor", Direction.AT_LEAST,
+             lambda g: g.ef_mae_margin_over_mean_predictor,
+             lambda r, p: _relative_gain(dig(r, "metrics", "ef_mae"),
+                                         dig(r, "baselines", "mean_predictor", "ef_mae")),
+             core=True, metric="1 − metrics.ef_mae / baselines.mean_predictor.ef_mae"),
+    GateSpec("view_accuracy", Direction.AT_LEAST, lambda g: g.view_accuracy_min,
+             lambda r, p: dig(r, "metrics", "view_accuracy"), metric="metrics.view_accuracy"),
+    GateSpec("robustness_mean_increase", Direction.AT_MOST, lambda g: g.robustness_mean_increase_max,
+             lambda r, p: dig(r, "metrics", "robustness_mean_increase"), metric="robustness.mean_increase"),
+    GateSpec("robustness_worst_increase", Direction.AT_MOST, lambda g: g.robustness_worst_increase_max,
+             lambda r, p: dig(r, "metrics", "robustness_worst_increase"), metric="robustness.worst_increase"),
+    GateSpec("pediatric_ef_mae", Direction.AT_MOST, lambda g: g.pediatric_mae_max,
+             lambda r, p: dig(r, "metrics", "pediatric_ef_mae"), metric="pediatric.ef_mae"),
+    GateSpec("reduced_ef_mae", Direction.AT_MOST, lambda g: g.reduced_ef_mae_max,
+             lambda r, p: dig(r, "subgroups", "reduced_ef", "ef_mae"), metric="subgroups.reduced_ef.ef_mae"),
+    GateSpec("reduced_ef_auroc", Direction.AT_LEAST, lambda g: g.reduced_ef_auroc_min,
+             lambda r, p: dig(r, "subgroups", "reduced_ef", "auroc"), metric="subgroups.reduced_ef.auroc"),
+    GateSpec("no_regression_ef_mae", Direction.AT_MOST, lambda g: g.no_regression_tolerance.ef_mae,
+             lambda r, p: _regression(r, p, "ef_mae", +1), metric="candidate − production EF MAE"),
+    GateSpec("no_regression_view_accuracy", Direction.AT_MOST,
+             lambda g: g.no_regression_tolerance.view_accuracy,
+             lambda r, p: _regression(r, p, "view_accuracy", -1),
+             metric="production − candidate view accuracy"),
+)  # fmt: skip
+GATES_BY_NAME = {g.name: g for g in GATES}
+GATE_NAMES = tuple(GATES_BY_NAME)
+
+
+def evaluate_gate(spec: GateSpec, value: Measured, threshold: float, note: str = "") -> GateResult:
+    """One gate's result: a NotMeasured value fails a core gate and passes the others (with a note)."""
+    if not measured(value):
+        default = "required: no EF result" if spec.core else ""
+        return GateResult(spec.name, value, threshold, spec.direction, not spec.core, note=note or default)
+    value = round(float(value), 4) + 0.0  # + 0.0: no "-0.0"
+    ok = value <= threshold if spec.direction is Direction.AT_MOST else value >= threshold
+    return GateResult(spec.name, value, threshold, spec.direction, bool(ok), note=note)
+
+
+def check_gates(report: Report, gates: GatesConfig, production: Report | None) -> list[GateResult]:
+    """Every release criterion of an evaluation report, in the table's order.
+
+    Args:
+        report: evaluate_candidate's report (metrics, baselines, subgroups, test_set).
+        gates: the thresholds (params.yaml `gates:`).
+        production: the production model's evaluation.json, or None for the first release.
+    """
+    note = ""
+    ours = (report.get("test_set") or {}).get("sha256")
+    theirs = ((production or {}).get("test_set") or {}).get("sha256")
+    if ours and theirs and ours != theirs:
+        note = "production was evaluated on a different TEST set; re-evaluate it on this one to compare"
+    results = []
+    for spec in GATES:
+        row_note = note if spec.name.startswith("no_regression") else ""
+        result = evaluate_gate(spec, spec.value(report, production), spec.threshold(gates), row_note)
+        results.append(replace(result, advisory=True) if spec.name in gates.advisory else result)
+    return results
+
+
+def rows(results: Sequence[GateResult | dict]) -> list[GateResult]:
+    """Gate results from evaluation.json / ledger rows or GateResults."""
+    return [r if isinstance(r, GateResult) else GateResult.from_json(r) for r in results]
+
+
+def check_waiver(names: Sequence[str], reason: str) -> None:
     """ValueError (one line) for a waiver naming an unknown gate or giving no reason."""
     unknown = sorted(set(names) - set(GATE_NAMES))
     if unknown:
@@ -43,154 +210,43 @@ def check_waiver(names: list[str] | tuple[str, ...], reason: str) -> None:
         raise ValueError("a gate waiver needs a reason (--waiver-reason)")
 
 
-def waive(rows: list[dict], names: list[str] | tuple[str, ...], reason: str, by: str) -> list[dict]:
-    """Gate rows with `names` marked advisory and `waived: {by, reason}` (a recorded exception: the run's
-    initiator waives, a different reviewer still has to approve). Raises ValueError for an unknown name
-    or an empty reason."""
+def waive(
+    results: Sequence[GateResult | dict], names: Sequence[str], reason: str, by: str
+) -> list[GateResult]:
+    """The results with `names` marked advisory and waived by `by` (the run's initiator waives, a different
+    reviewer still has to approve). ValueError for an unknown name or an empty reason."""
+    results = rows(results)
     if not names:
-        return rows
+        return results
     check_waiver(names, reason)
-    waived = {"by": by, "reason": reason.strip()}
-    return [r | {"advisory": True, "waived": waived} if r["name"] in names else r for r in rows]
+    waiver = Waiver(by, reason.strip())
+    return [replace(r, advisory=True, waived=waiver) if r.name in names else r for r in results]
 
 
-def result_label(row: dict) -> str:
-    """How a gate row reads to a person: "pass", "FAIL", "fail (advisory)" or "fail (WAIVED by X: why)"."""
-    if row.get("passed") is True:
-        return "pass"
-    if row.get("waived"):
-        return f"fail (WAIVED by {row['waived'].get('by')}: {row['waived'].get('reason')})"
-    return "fail (advisory)" if row.get("advisory") else "FAIL"
+def failed_gates(results: Sequence[GateResult | dict]) -> list[str]:
+    """One line per blocking failed gate (advisory gates inform the reviewer; they don't stop a release)."""
+    return [r.failure() for r in rows(results) if r.blocks]
 
 
-def scalar(value) -> float | str:
-    """A metric as one number: the mean of a {mean, std} summary, a plain number, or its "n/a" string."""
-    if isinstance(value, dict):
-        return scalar(value.get("mean", "n/a"))
-    if value is None:
-        return "n/a"
-    return value if isinstance(value, str) else float(value)
+@dataclass(frozen=True)
+class GateCounts:
+    """How a candidate's gates read in one line: passed, failed (blocking), advisory failures."""
 
+    passed: int = 0
+    failed: int = 0
+    advisory: int = 0
+    names: list[str] = field(default_factory=list)
 
-def _dig(report: dict | None, *keys: str) -> float | str:
-    node = report
-    for key in keys:
-        if not isinstance(node, dict) or key not in node:
-            return "n/a"
-        node = node[key]
-    return scalar(node)
+    @classmethod
+    def of(cls, results: Sequence[GateResult | dict]) -> GateCounts:
+        results = rows(results)
+        return cls(
+            passed=sum(r.passed for r in results), failed=sum(r.blocks for r in results),
+            advisory=sum(not r.passed and r.advisory for r in results),
+            names=[r.name for r in results if not r.passed],
+        )  # fmt: skip
 
-
-def _relative_gain(candidate: float | str, baseline: float | str) -> float | str:
-    """1 − candidate / baseline: the share of the baseline's error the candidate removes."""
-    if isinstance(candidate, str) or isinstance(baseline, str) or baseline <= 0:
-        return "n/a"
-    return 1.0 - candidate / baseline
-
-
-def _difference(a: float | str, b: float | str) -> float | str:
-    return "n/a" if isinstance(a, str) or isinstance(b, str) else a - b
-
-
-def gate(name: str, value: float | str, threshold: float, note: str | None = None) -> dict:
-    """One gate row; a string value is "n/a": it fails for the core EF gates and passes otherwise."""
-    if isinstance(value, str):
-        row = {"name": name, "value": value, "threshold": threshold, "passed": name not in CORE_GATES}
-        default = "required: no EF result" if name in CORE_GATES else "not measurable on this data"
-        row["note"] = note or default
-        return row
-    value = round(float(value), 4) + 0.0  # + 0.0: no "-0.0"
-    passed = value <= threshold if OPERATORS[name] == "<=" else value >= threshold
-    row = {"name": name, "value": value, "threshold": threshold, "passed": bool(passed)}
-    if note:
-        row["note"] = note
-    return row
-
-
-def check_gates(report: dict, gates: GatesConfig, production: dict | None) -> list[dict]:
-    """Every release criterion of an evaluation report, in a fixed order (GATE_NAMES).
-
-    Args:
-        report: evaluate_candidate's report (metrics, baselines, subgroups).
-        gates: the thresholds (params.yaml `gates:`).
-        production: the production model's report, or None for the first release.
-    """
-    ef_mae = _dig(report, "metrics", "ef_mae")
-    rows = [
-        gate("ef_mae", ef_mae, gates.ef_mae_max),
-        gate(
-            "ef_mae_margin_over_random_init",
-            _relative_gain(ef_mae, _dig(report, "baselines", "random_init", "ef_mae")),
-            gates.ef_mae_margin_over_random_init,
-        ),
-        gate(
-            "ef_mae_margin_over_mean_predictor",
-            _relative_gain(ef_mae, _dig(report, "baselines", "mean_predictor", "ef_mae")),
-            gates.ef_mae_margin_over_mean_predictor,
-        ),
-        gate("view_accuracy", _dig(report, "metrics", "view_accuracy"), gates.view_accuracy_min),
-        gate(
-            "robustness_mean_increase",
-            _dig(report, "metrics", "robustness_mean_increase"),
-            gates.robustness_mean_increase_max,
-        ),
-        gate(
-            "robustness_worst_increase",
-            _dig(report, "metrics", "robustness_worst_increase"),
-            gates.robustness_worst_increase_max,
-        ),
-        gate("pediatric_ef_mae", _dig(report, "metrics", "pediatric_ef_mae"), gates.pediatric_mae_max),
-        gate("reduced_ef_mae", _dig(report, "subgroups", "reduced_ef", "ef_mae"), gates.reduced_ef_mae_max),
-        gate(
-            "reduced_ef_auroc", _dig(report, "subgroups", "reduced_ef", "auroc"), gates.reduced_ef_auroc_min
-        ),
-    ]
-    rows += _no_regression(report, gates, production)
-    for row in rows:
-        if row["name"] in gates.advisory:
-            row["advisory"] = True
-    return rows
-
-
-def _no_regression(report: dict, gates: GatesConfig, production: dict | None) -> list[dict]:
-    tolerance = gates.no_regression_tolerance
-    if production is None:
-        return [
-            gate(name, "n/a (first release)", threshold, "no production model to compare with")
-            for name, threshold in (
-                ("no_regression_ef_mae", tolerance.ef_mae),
-                ("no_regression_view_accuracy", tolerance.view_accuracy),
-            )
-        ]
-    note = None
-    ours = (report.get("test_set") or {}).get("sha256")
-    theirs = (production.get("test_set") or {}).get("sha256")
-    if ours and theirs and ours != theirs:
-        note = "production was evaluated on a different TEST set; re-evaluate it on this one to compare"
-    ef = _difference(_dig(report, "metrics", "ef_mae"), _dig(production, "metrics", "ef_mae"))
-    view = _difference(_dig(production, "metrics", "view_accuracy"), _dig(report, "metrics", "view_accuracy"))
-    return [
-        gate("no_regression_ef_mae", ef, tolerance.ef_mae, note),  # candidate MAE − production MAE
-        gate("no_regression_view_accuracy", view, tolerance.view_accuracy, note),  # production − candidate
-    ]
-
-
-def _number(x: float) -> str:
-    return f"{x:.4g}"
-
-
-def failed_gates(gates: list[dict]) -> list[str]:
-    """One line per blocking failed gate, e.g. "ef_mae_margin_over_random_init: 0.01 < 0.05" (advisory
-    gates are left out: they inform the reviewer, they don't stop a release)."""
-    lines = []
-    for row in gates:
-        if not blocks(row):
-            continue
-        value, threshold = row["value"], row["threshold"]
-        if isinstance(value, str) or isinstance(threshold, str):
-            lines.append(f"{row['name']}: {value} (threshold {threshold})")
-            continue
-        # a failed "<=" gate sits above its threshold, a failed ">=" one below
-        symbol = {"<=": ">", ">=": "<"}.get(OPERATORS.get(row["name"], ""), "vs")
-        lines.append(f"{row['name']}: {_number(value)} {symbol} {_number(threshold)}")
-    return lines
+    def __str__(self) -> str:
+        total = self.passed + self.failed + self.advisory
+        extra = f", {self.advisory} failed but advisory" if self.advisory else ""
+        return f"{self.passed} of {total} gates passed, {self.failed} blocking failure(s){extra}"

@@ -7,8 +7,6 @@ import html
 import json
 from pathlib import Path
 
-import numpy as np
-
 from evaluation.card_plots import (
     bland_altman,
     confusion,
@@ -17,14 +15,15 @@ from evaluation.card_plots import (
     plots_section,
     robustness_bars,
 )
-from evaluation.gates import OPERATORS, failed_gates, result_label, scalar
+from evaluation.gates import GateResult, failed_gates, rows
+from evaluation.report_schema import check_report
+from evaluation.results import NotMeasured, jsonable, value_of
 
 __all__ = [
     "STYLE",
     "bland_altman",
     "confusion",
     "ef_scatter",
-    "finite",
     "label_efficiency",
     "render",
     "robustness_bars",
@@ -46,17 +45,17 @@ tr.advisory td{background:#fff4d6}
 
 
 def _fmt(value) -> str:
-    value = scalar(value) if not isinstance(value, dict) or "mean" in value else value
-    if isinstance(value, dict):
-        return html.escape(json.dumps(value))
-    if isinstance(value, str):
-        return f'<span class="na">{html.escape(value)}</span>'
-    return f"{value:.4g}"
+    """A metric cell: the number, or "n/a — reason" in grey."""
+    number = value_of(value)
+    if isinstance(number, NotMeasured):
+        return f'<span class="na">{html.escape(str(number))}</span>'
+    return f"{number:.4g}"
 
 
 def _mean_std(value) -> str:
-    if isinstance(value, dict) and "mean" in value:
-        return f"{value['mean']:.4g} ± {value.get('std', 0.0):.2g}"
+    """A summary cell: the served (ensemble) value, then the single probes' mean ± std."""
+    if isinstance(value, dict) and "std" in value and value.get("value") is not None:
+        return f"{value['value']:.4g} (probes {value['mean']:.4g} ± {value['std']:.2g})"
     return _fmt(value)
 
 
@@ -69,17 +68,15 @@ def _table(header: list[str], rows: list[list[str]], classes: list[str] | None =
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _gates_table(gates: list[dict]) -> str:
+def _gates_table(gates: list[GateResult]) -> str:
     rows = [
         [
-            html.escape(g["name"]), _fmt(g["value"]),
-            f"{html.escape(OPERATORS.get(g['name'], ''))} {_fmt(g['threshold'])}",
-            html.escape(result_label(g)),
-            html.escape(g.get("note", "")),
+            html.escape(g.name), _fmt(g.value), f"{html.escape(str(g.direction))} {g.threshold:.4g}",
+            html.escape(g.label), html.escape(g.note),
         ]
         for g in gates
     ]  # fmt: skip
-    classes = ["pass" if g["passed"] else ("advisory" if g.get("advisory") else "fail") for g in gates]
+    classes = ["pass" if g.passed else ("advisory" if g.advisory else "fail") for g in gates]
     return _table(["gate", "value", "threshold", "result", "note"], rows, classes)
 
 
@@ -98,7 +95,10 @@ def _metrics_table(metrics: dict) -> str:
     ]
     return _table(
         ["metric (TEST)", "value (mean ± std over probe seeds)"],
-        [[k, _mean_std(metrics.get(k, "n/a"))] for k in keys],
+        [
+            [k, _mean_std(metrics.get(k))] if k.startswith("n_") is False else [k, str(metrics.get(k))]
+            for k in keys
+        ],
     )
 
 
@@ -106,8 +106,8 @@ def _subgroups_table(subgroups: dict) -> str:
     reduced = subgroups.get("reduced_ef", {})
     rows = [[
         f"EF &lt; {reduced.get('threshold', '?')}", str(reduced.get("n", "")),
-        _mean_std(reduced.get("ef_mae", "n/a")), _fmt(reduced.get("mean_predictor_ef_mae", "n/a")),
-        _mean_std(reduced.get("auroc", "n/a")),
+        _mean_std(reduced.get("ef_mae")), _fmt(reduced.get("mean_predictor_ef_mae")),
+        _mean_std(reduced.get("auroc")),
     ]]  # fmt: skip
     for column in ("device", "cohort"):
         groups = subgroups.get(column)
@@ -128,17 +128,17 @@ def _baselines_table(report: dict) -> str:
     rows = [
         [
             "candidate",
-            _mean_std(metrics.get("ef_mae", "n/a")),
-            _mean_std(metrics.get("view_accuracy", "n/a")),
+            _mean_std(metrics.get("ef_mae")),
+            _mean_std(metrics.get("view_accuracy")),
         ],
         [
             "random-init frozen encoder",
-            _mean_std(random_init.get("ef_mae", "n/a")),
-            _mean_std(random_init.get("view_accuracy", "n/a")),
+            _mean_std(random_init.get("ef_mae")),
+            _mean_std(random_init.get("view_accuracy")),
         ],
         [
-            f"mean predictor (TRAIN mean {_fmt(mean_pred.get('train_mean', 'n/a'))})",
-            _mean_std(mean_pred.get("ef_mae", "n/a")),
+            f"mean predictor (TRAIN mean {_fmt(mean_pred.get('train_mean'))})",
+            _mean_std(mean_pred.get("ef_mae")),
             '<span class="na">n/a</span>',
         ],
     ]
@@ -147,11 +147,11 @@ def _baselines_table(report: dict) -> str:
 
 def render(report: dict) -> str:
     """The model card of a report as one HTML string."""
-    gates = report.get("gates", [])
+    gates = rows(report.get("gates", []))
     failures = failed_gates(gates)
     verdict = "pass" if not failures else "fail"
     headline = "ALL GATES PASS" if not failures else f"{len(failures)} GATE(S) FAIL"
-    advisory = [g["name"] for g in gates if g.get("advisory") and not g.get("passed")]
+    advisory = [g.name for g in gates if g.advisory and not g.passed]
     if advisory:
         headline += f" (advisory, not blocking: {', '.join(advisory)} failed)"
     version = html.escape(str(report.get("model_version", "unknown")))
@@ -170,11 +170,9 @@ def render(report: dict) -> str:
                 ["TEST set", html.escape(json.dumps(report.get("test_set", {})))],
                 [
                     "pediatric set",
-                    _fmt(pediatric)
-                    if isinstance(pediatric, str)
-                    else html.escape(f"{pediatric.get('dataset')} (n = {pediatric.get('n')})")
-                    if pediatric
-                    else "n/a",
+                    html.escape(f"{pediatric.get('dataset')} (n = {pediatric.get('n')})")
+                    if isinstance(pediatric, dict) and "dataset" in pediatric
+                    else _fmt(pediatric),
                 ],
             ],
         ),
@@ -204,21 +202,12 @@ def write_model_card(report: dict, out: Path) -> Path:
     return out
 
 
-def finite(value):
-    """The report with NaN and infinities as "n/a (not finite)", so evaluation.json stays strict JSON."""
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
-    if isinstance(value, float) and not np.isfinite(value):
-        return "n/a (not finite)"
-    return value
-
-
 def write_report(report: dict, out_dir: Path) -> tuple[Path, Path]:
     """`out_dir/evaluation.json` and `out_dir/model_card.html`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "evaluation.json"
-    json_path.write_text(json.dumps(finite(report), indent=2, allow_nan=False) + "\n")
+    report = jsonable(report)
+    check_report(report)  # the schema of evaluation.json: no string where a number belongs
+    json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
     return json_path, write_model_card(report, out_dir / "model_card.html")

@@ -1,100 +1,222 @@
-"""The probe protocol of an evaluation: EF and view probe suites fitted on a frozen encoder's tokens
-(TRAIN+VAL -> TEST, at label fractions, over seeds), and what the report takes from them: the headline
-metrics, the label-efficiency curves, the random-init baseline's summary and the TEST predictions for plots.
-The candidate and the random-init encoder go through exactly this protocol."""
+"""The one probe protocol of the platform: probes fitted on a training frame (Feast's point-in-time frame
+joined with the token cache, row for row), at label fractions and over seeds; TRAIN+VAL -> TEST.
+
+The probe stage fits with `fit_protocol` and saves the 100 % probes of every seed (the served ensemble); the
+evaluation scores exactly those files with `score` (so the gated numbers are the served probes' numbers);
+the random-init baseline and the seed table fit through `fit_protocol` too. Before this module there were
+two trainers (the probe stage's and the evaluation's), two label sources and two copies of the loop.
+
+    result = fit_protocol(tokens, frame, params.probe, time_steps)
+    result.tasks["ef"].ensemble.predict(other_tokens)        # EF [V], the served prediction
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from evaluation.config import EvaluationConfig
-from evaluation.probing import ProbeSuite, fit_suite
-from model.probe_eval import split_masks
+from evaluation.results import NotMeasured, summary
+from model.config import ProbeConfig
+from model.probe_artifact import TASK_KINDS, ProbeArtifact, ProbeEnsemble
+from model.probes import ProbeSpec, classification_metrics, fit_probe, label_fraction, regression_metrics
+
+FrameSource = Callable[[Path], pd.DataFrame]  # embeddings folder -> training frame aligned with its tokens
+HEADLINE = {"ef": ("mae", "rmse", "r2"), "view": ("accuracy", "macro_f1")}
 
 
-def view_targets(table: pd.DataFrame) -> tuple[list[str], np.ndarray | None]:
-    views = sorted(table.View.astype(str).unique()) if "View" in table else []
-    if len(views) < 2:
-        return views, None
-    return views, table.View.astype(str).map({v: i for i, v in enumerate(views)}).to_numpy()
+def manifest_frame(embeddings: Path) -> pd.DataFrame:
+    """The plain frame source: the manifest written beside the tokens (index.csv)."""
+    return pd.read_csv(Path(embeddings) / "index.csv", dtype={"FileName": str})
 
 
-def probe_suites(
-    tokens: np.ndarray, table: pd.DataFrame, eval_config: EvaluationConfig, spec, ef_only_full: bool = False
-) -> tuple[ProbeSuite | str, ProbeSuite | str]:
-    """EF and view probe suites on TRAIN+VAL -> TEST ("n/a ..." when the data cannot support a task)."""
-    train, test = split_masks(table)
-    target = table.EF.to_numpy(float)
-    labelled = np.isfinite(target)
-    seeds = eval_config.probe_seeds
-    if labelled[train].sum() < 2 or labelled[test].sum() < 1:
-        ef: ProbeSuite | str = "n/a (too few labelled studies)"
-    else:
-        fractions = (1.0,) if ef_only_full else eval_config.ef_fractions
-        ef = fit_suite(
-            tokens, target, "regression", train & labelled, test & labelled, fractions, seeds, spec
-        )
-    views, view_target = view_targets(table)
-    if view_target is None:
-        view: ProbeSuite | str = "n/a (fewer than two views)"
-    elif not test.any():
-        view = "n/a (no TEST studies)"
-    else:
-        view = fit_suite(
-            tokens, view_target, "classification", train, test, eval_config.view_fractions, seeds, spec,
-            classes=len(views),
-        )  # fmt: skip
-    return ef, view
+def split_masks(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Probe training rows (TRAIN + VAL) and test rows (TEST) of a training frame, as boolean masks."""
+    split = frame.Split.astype(str).str.upper()
+    return split.isin(["TRAIN", "VAL"]).to_numpy(), (split == "TEST").to_numpy()
 
 
-def headline_metrics(ef: ProbeSuite | str, view: ProbeSuite | str) -> dict:
-    metrics: dict = {}
-    if isinstance(ef, str):
-        metrics |= {"ef_mae": ef, "ef_rmse": ef, "ef_r2": ef}
-    else:
-        full = ef.by_fraction["1"]
-        metrics |= {"ef_mae": full["mae"], "ef_rmse": full["rmse"], "ef_r2": full["r2"]}
-    if isinstance(view, str):
-        metrics |= {"view_accuracy": view, "view_macro_f1": view}
-    else:
-        full = view.by_fraction["1"]
-        metrics |= {"view_accuracy": full["accuracy"], "view_macro_f1": full["macro_f1"]}
-    return metrics
+def view_classes(frame: pd.DataFrame) -> tuple[str, ...]:
+    """The view classes of a frame's labelled rows, sorted (the classifier's output order)."""
+    if "View" not in frame:
+        return ()
+    return tuple(sorted(frame.View.dropna().astype(str).unique()))
 
 
-def label_efficiency_curves(ef: ProbeSuite | str, view: ProbeSuite | str) -> dict:
+def task_target(
+    frame: pd.DataFrame, task: str
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]] | NotMeasured:
+    """(target, labelled rows, class names) of a task, or why the frame cannot support it."""
+    if task == "ef":
+        if "EF" not in frame:
+            return NotMeasured("no EF column")
+        target = pd.to_numeric(frame.EF, errors="coerce").to_numpy(float)
+        return target, np.isfinite(target), ()
+    classes = view_classes(frame)
+    if len(classes) < 2:
+        return NotMeasured(f"fewer than two views ({', '.join(classes) or 'none'})")
+    index = {v: i for i, v in enumerate(classes)}
+    views = frame.View.astype(str).where(frame.View.notna(), None)
+    target = views.map(index).fillna(-1).to_numpy(int)
+    return target, target >= 0, classes
+
+
+def _metrics(task: str, outputs: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    return regression_metrics(outputs, true) if task == "ef" else classification_metrics(outputs, true)
+
+
+@dataclass
+class TaskProbes:
+    """One task's probes: the served 100 % ensemble, its TEST scores and the label-efficiency curve."""
+
+    task: str
+    ensemble: ProbeEnsemble
+    test_rows: np.ndarray  # boolean mask of the frame's labelled TEST rows
+    true: np.ndarray  # their targets (EF, or class indices)
+    per_seed: np.ndarray  # [S, n] EF or [S, n, K] probabilities on those rows
+    metrics: dict[str, dict[str, float]]  # headline metric -> {value (ensemble), mean, std}
+    by_fraction: dict[str, dict] = field(default_factory=dict)  # "0.01" -> {metric: {mean, std}, rows}
+
+    @property
+    def served(self) -> np.ndarray:
+        """The ensemble's TEST outputs (what serving would answer)."""
+        return self.per_seed.mean(0)
+
+
+def score(ensemble: ProbeEnsemble, tokens: np.ndarray, frame: pd.DataFrame) -> TaskProbes | NotMeasured:
+    """A fitted ensemble on the frame's labelled TEST rows: per-seed and ensemble metrics."""
+    target = task_target(frame, ensemble.task)
+    if isinstance(target, NotMeasured):
+        return target
+    values, labelled, _ = target
+    test = split_masks(frame)[1] & labelled
+    if not test.any():
+        return NotMeasured("no labelled TEST studies")
+    return _scored(ensemble, test, values[test], ensemble.per_seed(np.asarray(tokens[test])))
+
+
+def _scored(ensemble: ProbeEnsemble, test: np.ndarray, true: np.ndarray, per_seed: np.ndarray) -> TaskProbes:
+    runs = [_metrics(ensemble.task, out, true) for out in per_seed]
+    served = _metrics(ensemble.task, per_seed.mean(0), true)
+    metrics = {k: summary((r[k] for r in runs), served[k]) for k in HEADLINE[ensemble.task]}
+    return TaskProbes(ensemble.task, ensemble, test, true, per_seed, metrics)
+
+
+def fit_task(
+    tokens: np.ndarray, frame: pd.DataFrame, task: str, config: ProbeConfig, spec: ProbeSpec
+) -> TaskProbes | NotMeasured:
+    """Probes of one task at every label fraction and seed; the 100 % probes form the served ensemble."""
+    target = task_target(frame, task)
+    if isinstance(target, NotMeasured):
+        return target
+    values, labelled, classes = target
+    train, test = (m & labelled for m in split_masks(frame))
+    if train.sum() < 2 or not test.any():
+        return NotMeasured(f"too few labelled studies ({int(train.sum())} TRAIN+VAL, {int(test.sum())} TEST)")
+    kind, width = TASK_KINDS[task], int(tokens.shape[-1])
+    by_fraction, members, served_outputs = {}, [], []
+    test_tokens = np.asarray(tokens[test])
+    for fraction in config.fractions:
+        runs, rows = [], 0
+        for seed in config.seeds:
+            subset = np.flatnonzero(train)[label_fraction(values[train], fraction, seed)]
+            module, mean, std = fit_probe(
+                np.asarray(tokens[subset]), values[subset], kind, spec, seed, len(classes)
+            )
+            artifact = ProbeArtifact.from_module(
+                task, module, spec, width, seed=seed, train_examples=len(subset), target_mean=mean,
+                target_std=std, class_names=classes,
+            )  # fmt: skip
+            outputs = artifact.predict(test_tokens)
+            runs.append(_metrics(task, outputs, values[test]))
+            rows = len(subset)
+            if fraction == 1.0:
+                members.append(artifact)
+                served_outputs.append(outputs)
+        by_fraction[f"{fraction:g}"] = {key: summary(r[key] for r in runs) for key in HEADLINE[task]} | {
+            "train_examples": rows
+        }
+    scored = _scored(ProbeEnsemble(task, tuple(members)), test, values[test], np.stack(served_outputs))
+    scored.by_fraction = mark_repeated_fractions(by_fraction)
+    return scored
+
+
+def mark_repeated_fractions(by_fraction: dict[str, dict]) -> dict[str, dict]:
+    """A smaller fraction that trains on as many rows as a larger one (small data: 1 % and 10 % of 40
+    studies are both the floor of 2 per stratum) is marked as the same training set, not a new point."""
+    out, seen = {}, {}
+    for fraction, row in sorted(by_fraction.items(), key=lambda kv: -float(kv[0])):
+        rows = row["train_examples"]
+        out[fraction] = row | ({"same_rows_as": seen[rows]} if rows in seen else {})
+        seen.setdefault(rows, fraction)
+    return dict(sorted(out.items(), key=lambda kv: float(kv[0])))
+
+
+@dataclass
+class ProtocolResult:
+    """Every task's probes (or why a task was not measured)."""
+
+    tasks: dict[str, TaskProbes | NotMeasured]
+    spec: ProbeSpec
+
+    def ensembles(self) -> dict[str, ProbeEnsemble]:
+        return {t: r.ensemble for t, r in self.tasks.items() if isinstance(r, TaskProbes)}
+
+
+def fit_protocol(
+    tokens: np.ndarray, frame: pd.DataFrame, config: ProbeConfig, time_steps: int
+) -> ProtocolResult:
+    """The protocol on one encoder's tokens [V, C, N, D], `frame` aligned with them row for row."""
+    if len(frame) != len(tokens):
+        raise ValueError(f"the training frame has {len(frame)} rows for {len(tokens)} token rows")
+    spec = config.spec(time_steps=time_steps)
+    return ProtocolResult({task: fit_task(tokens, frame, task, config, spec) for task in config.tasks}, spec)
+
+
+def task_report(result: TaskProbes | NotMeasured) -> dict | NotMeasured:
+    """What reports/probes/metrics.json and evaluation.json keep of a task."""
+    if isinstance(result, NotMeasured):
+        return result
+    return {
+        "metrics": result.metrics, "by_fraction": result.by_fraction, "seeds": list(result.ensemble.seeds),
+        "n_test": int(result.test_rows.sum()),
+    }  # fmt: skip
+
+
+def headline(scored: dict[str, TaskProbes | NotMeasured]) -> dict:
+    """metrics.ef_mae / ef_rmse / ef_r2 / view_accuracy / view_macro_f1 (NotMeasured when a task is)."""
+    names = {"ef": {"mae": "ef_mae", "rmse": "ef_rmse", "r2": "ef_r2"},
+             "view": {"accuracy": "view_accuracy", "macro_f1": "view_macro_f1"}}  # fmt: skip
     out: dict = {}
-    if not isinstance(ef, str):
-        out["ef_mae"] = {
-            f: m["mae"] | {"train_examples": m["train_examples"]} for f, m in ef.by_fraction.items()
-        }
-    if not isinstance(view, str):
-        out["view_accuracy"] = {
-            f: m["accuracy"] | {"train_examples": m["train_examples"]} for f, m in view.by_fraction.items()
-        }
+    for task, keys in names.items():
+        result = scored.get(task, NotMeasured(f"no {task} probe"))
+        for metric, name in keys.items():
+            out[name] = result if isinstance(result, NotMeasured) else result.metrics[metric]
     return out
 
 
-def baseline_metrics(ef: ProbeSuite | str, view: ProbeSuite | str) -> dict:
-    return headline_metrics(ef, view) | {"label_efficiency": label_efficiency_curves(ef, view)}
-
-
-def test_predictions(table: pd.DataFrame, ef, view, ef_test: np.ndarray, test: np.ndarray) -> dict:
-    """TEST predictions for plots: EF averaged over seeds; view: argmax of the seed-mean probabilities."""
-    out: dict = {}
-    if not isinstance(ef, str):
-        out["ef"] = {
-            "FileName": table.FileName[ef_test].tolist(),
-            "actual": table.EF[ef_test].astype(float).tolist(),
-            "predicted": ef.test_outputs.mean(0).tolist(),
-        }
-    if not isinstance(view, str):
-        views, target = view_targets(table)
-        out["view"] = {
-            "FileName": table.FileName[test].tolist(),
-            "actual": np.array(views)[target[test]].tolist(),
-            "predicted": np.array(views)[view.test_outputs.mean(0).argmax(1)].tolist(),
-            "labels": views,
-        }
+def label_efficiency(tasks: dict) -> dict:
+    """{ef_mae: {fraction: summary}, view_accuracy: {...}} from the probe stage's per-fraction results."""
+    out = {}
+    for task, metric, name in (("ef", "mae", "ef_mae"), ("view", "accuracy", "view_accuracy")):
+        result = tasks.get(task)
+        if isinstance(result, dict):
+            out[name] = {
+                fraction: row[metric] | {k: row[k] for k in ("train_examples", "same_rows_as") if k in row}
+                for fraction, row in result["by_fraction"].items()
+            }
     return out
+
+
+def predictions(result: TaskProbes, frame: pd.DataFrame) -> pd.DataFrame:
+    """The ensemble's TEST predictions beside the truth (FileName, actual, predicted): plots and CSVs."""
+    names = frame.FileName.astype(str).to_numpy()[result.test_rows]
+    if result.task == "ef":
+        return pd.DataFrame({"FileName": names, "actual": result.true, "predicted": result.served})
+    classes = np.array(result.ensemble.class_names)
+    return pd.DataFrame(
+        {"FileName": names, "actual": classes[result.true], "predicted": classes[result.served.argmax(1)]}
+    )

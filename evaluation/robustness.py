@@ -12,8 +12,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from evaluation.config import EvaluationConfig
+from evaluation.results import NotMeasured
+from evaluation.subgroups import mae
 from model.config import PretrainConfig
 from model.data import clip_starts, cut_clip, to_tensor
+from model.probe_artifact import ProbeEnsemble
 from model.vision_transformer import VideoViT
 from ultrasound.perturbations import perturb
 
@@ -76,42 +80,43 @@ def perturbed_tokens(
     return embed_frames(encoder, config, [loader(n) for n in names], clips_per_video, on_progress)
 
 
-def robustness_table(
-    clean_mae: float,
-    settings: dict[tuple[str, str], np.ndarray],
-    true: np.ndarray,
-) -> dict:
-    """Per kind × severity: MAE (mean ± std over probe seeds) and its relative increase over clean.
+def robustness_table(clean: dict, settings: dict[tuple[str, str], np.ndarray], true: np.ndarray) -> dict:
+    """Per kind × severity: the served (ensemble) MAE with the seeds' spread, and its relative increase over
+    the clean MAE of the same probes.
 
     Args:
-        clean_mae: the clean TEST EF MAE (mean over seeds) of the same probes.
-        settings: (kind, severity) -> predictions [S, n] on the perturbed videos.
+        clean: the clean TEST EF MAE summary ({value, mean, std}) of the same probes.
+        settings: (kind, severity) -> per-seed predictions [S, n] on the perturbed videos.
     """
     rows = []
     for (kind, severity), preds in settings.items():
-        per_seed = np.abs(preds - true[None]).mean(axis=1)
-        mae = float(per_seed.mean())
+        ef_mae = mae(preds, true)
         rows.append({
-            "kind": kind, "severity": severity, "ef_mae": mae, "ef_mae_std": float(per_seed.std()),
-            "relative_increase": mae / clean_mae - 1.0,
+            "kind": kind, "severity": severity, "ef_mae": ef_mae,
+            "relative_increase": ef_mae["value"] / clean["value"] - 1.0,
         })  # fmt: skip
+    if not rows:
+        none = NotMeasured("no perturbation configured (evaluate.robustness_kinds)")
+        return {"clean_ef_mae": clean, "settings": [], "mean_increase": none, "worst_increase": none}
     increases = [r["relative_increase"] for r in rows]
-    worst = rows[int(np.argmax(increases))] if rows else None
+    worst = rows[int(np.argmax(increases))]
     return {
-        "clean_ef_mae": clean_mae,
+        "clean_ef_mae": clean,
         "settings": rows,
-        "mean_increase": float(np.mean(increases)) if rows else "n/a (no perturbation configured)",
-        "worst_increase": float(np.max(increases)) if rows else "n/a (no perturbation configured)",
-        "worst_setting": f"{worst['kind']}/{worst['severity']}" if worst else "n/a",
+        "mean_increase": float(np.mean(increases)),
+        "worst_increase": float(np.max(increases)),
+        "worst_setting": f"{worst['kind']}/{worst['severity']}",
     }
 
 
 def robustness_report(
     encoder: VideoViT, config: PretrainConfig, cache_dir: Path, names: Sequence[str], true: np.ndarray,
-    suite, clean_mae: float, eval_config, on_progress: Callable[[str, int, int], None] | None = None,
+    ensemble: ProbeEnsemble, clean: dict, eval_config: EvaluationConfig, clips_per_video: int,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> dict:  # fmt: skip
-    """Every kind × severity of `eval_config` on the named TEST videos, predicted by the unchanged EF probes
-    of `suite` (a ProbeSuite), as `robustness_table` (the evaluation and the seed table both use it)."""
+    """Every kind × severity of `eval_config` on the named TEST videos, predicted by the unchanged served EF
+    probes, relative to their `clean` TEST MAE summary, as `robustness_table` (the evaluation and the seed
+    table both use it)."""
     settings = {}
     for kind in eval_config.robustness_kinds:
         for severity in eval_config.severities:
@@ -119,7 +124,7 @@ def robustness_report(
             progress = (lambda d, t, p=phase: on_progress(p, d, t)) if on_progress else None
             perturbed = perturbed_tokens(
                 encoder, config, cache_dir, names, kind, severity, eval_config.perturbation_seed,
-                eval_config.clips_per_video, progress,
+                clips_per_video, progress,
             )  # fmt: skip
-            settings[(kind, severity)] = suite.predict(perturbed)
-    return robustness_table(clean_mae, settings, true)
+            settings[(kind, severity)] = ensemble.per_seed(perturbed)
+    return robustness_table(clean, settings, true)

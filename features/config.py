@@ -24,16 +24,16 @@ class FeatureConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    root: str = "data/features"
-    project: str = "echojepa"
+    root: str
+    project: str
     # None: a label never expires (a study's EF does not go stale); days otherwise. Applied to study_labels.
-    label_ttl_days: int | None = Field(None, gt=0)
+    label_ttl_days: int | None = Field(gt=0)
     # Quality metrics and embeddings are properties of a fixed video: no expiry by default either.
-    quality_ttl_days: int | None = Field(None, gt=0)
+    quality_ttl_days: int | None = Field(gt=0)
     # Production requests are only interesting while recent (monitoring windows), hence a TTL.
-    production_ttl_days: int | None = Field(30, gt=0)
+    production_ttl_days: int | None = Field(gt=0)
     # What feast_frame_source does with a study of the token cache that Feast has no EF label for.
-    missing_labels: Literal["raise", "exclude"] = "raise"
+    missing_labels: Literal["raise", "exclude"]
 
     @field_validator("project")
     @classmethod
@@ -46,12 +46,3 @@ class FeatureConfig(BaseModel):
         """The store root, resolved against `base` (the repo root) when relative."""
         root = Path(self.root)
         return root if root.is_absolute() or base is None else Path(base) / root
-
-
-def load_feature_config(params: Path | str = "params.yaml") -> FeatureConfig:
-    """The `features:` section of a params file; defaults when the file or the section is absent."""
-    import yaml
-
-    path = Path(params)
-    section = (yaml.safe_load(path.read_text()) or {}).get("features") if path.exists() else None
-    return FeatureConfig(**(section or {}))

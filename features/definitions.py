@@ -126,10 +126,9 @@ def production_push_source() -> Any:
     return PushSource(name=PRODUCTION_PUSH, batch_source=batch)
 
 
-def definitions(versions: tuple[str, ...] = (), config: FeatureConfig | None = None) -> list:
+def definitions(config: FeatureConfig, versions: tuple[str, ...] = ()) -> list:
     """Every object `apply` registers: entities, the study/patient views, the embedding views of
     `versions` and the production push source with its request-keyed view."""
-    config = config or FeatureConfig()
     ents = entities()
     study = ents["study"]
     labels = _file(f"{LABELS_VIEW}_source", LABELS_FILE, LABEL_TIME)

@@ -90,7 +90,7 @@ def store_root(store: FeatureStore) -> Path:
     return Path(store.config.repo_path or store.repo_path)
 
 
-def apply(store: FeatureStore, versions: Iterable[str] = (), config: FeatureConfig | None = None) -> list:
+def apply(store: FeatureStore, config: FeatureConfig, versions: Iterable[str] = ()) -> list:
     """Register entities, views, the push source and one embedding view per encoder version.
 
     Missing label/quality/production files are created empty (Feast cannot query or push into a file that
@@ -101,7 +101,7 @@ def apply(store: FeatureStore, versions: Iterable[str] = (), config: FeatureConf
     for version in versions:
         if not (root / embedding_file(version)).exists():
             raise FileNotFoundError(f"no embeddings for version {version!r} in {root}: run add_embeddings")
-    objects = definitions(versions, config)
+    objects = definitions(config, versions)
     store.apply(objects)
     log.info("feature store %s: applied %d objects", root, len(objects))
     return objects

@@ -20,11 +20,13 @@ from features.sources import utc
 if TYPE_CHECKING:
     from feast import FeatureStore
 
-    from model.probe_eval import TrainingFrame
+    from evaluation.probe_protocol import FrameSource
 
 log = logging.getLogger(__name__)
 
-UNLABELLED = "UNLABELLED"  # a Split value that model.probe_eval.split_masks puts in neither train nor test
+UNLABELLED = (
+    "UNLABELLED"  # a Split value that the probe protocol's split_masks puts in neither train nor test
+)
 LABEL_REFS = tuple(f"{LABELS_VIEW}:{col}" for col, _ in LABEL_COLUMNS)
 
 
@@ -58,7 +60,7 @@ def label_gaps(frame: pd.DataFrame) -> pd.Series:
     """Rows with no label row in Feast at all at the as-of time (no Split, no View).
 
     A row that exists with an empty EF is not a gap: it is an unlabelled study, and evaluate_probes
-    leaves NaN-EF rows out of the EF task itself while the view task still uses them."""
+    (the probe protocol) leaves NaN-EF rows out of the EF task itself while the view task still uses them."""
     return frame["Split"].isna() | frame["View"].isna()
 
 
@@ -67,9 +69,9 @@ def feast_frame_source(
     as_of: datetime | None = None,
     missing: Literal["raise", "exclude"] = "raise",
     project: str = "echojepa",
-) -> TrainingFrame:
-    """A `model.probe_eval.TrainingFrame` that reads labels from Feast instead of the token cache's own
-    index.csv.
+) -> FrameSource:
+    """A probe-protocol frame source (evaluation.probe_protocol.FrameSource) that reads labels from Feast
+    instead of the token cache's own index.csv.
 
     The returned callable takes the embeddings dir, reads index.csv only for the study order (the tokens'
     row order), and returns FileName, EF, View, Split, ... as of `as_of` (default: the moment it is called),

@@ -20,13 +20,10 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
 
 from prefect.input import RunInput
-
-from release.config import ReleaseConfig
 
 if TYPE_CHECKING:
     from release.ledger import Ledger
@@ -51,13 +48,6 @@ class Verdict:
     state: str
     reviewer: str = ""
     note: str = ""
-
-
-def release_settings(params: Path) -> ReleaseConfig:
-    """params.yaml's `release` section (defaults when absent); ValueError naming a bad key."""
-    from flows.app import load_section
-
-    return load_section(params, "release", ReleaseConfig)
 
 
 def candidate_tag(candidate_id: str) -> str:

@@ -7,17 +7,19 @@ from pathlib import Path
 
 from cyclopts import App
 
-from flows.app import Cohort, app, in_dvc_repo, load_section, overrides
+from config import PARAMS_FILE
+from flows.app import Cohort, app, in_dvc_repo
 
 
 @app.command
 def simulate(
-    out: Path = Path("data/raw/synthetic"),
+    out: Path,
     *,
-    n_videos: int = 300,
-    seed: int = 0,
-    cohort: Cohort = "adult",
+    n_videos: int | None = None,
+    seed: int | None = None,
+    cohort: Cohort | None = None,
     workers: int = 0,
+    params: Path = PARAMS_FILE,
 ) -> None:
     """Write a synthetic echocardiography dataset in EchoNet-Dynamic layout.
 
@@ -29,16 +31,24 @@ def simulate(
     out
         Dataset folder to write.
     n_videos
-        Number of videos (studies) to render.
+        Number of videos (studies) to render (default: simulate.n_videos).
     seed
-        Random seed; the same seed gives the same dataset.
+        Random seed; the same seed gives the same dataset (default: simulate.seed).
     cohort
-        adult, pediatric, or mixed (30 % pediatric patients).
+        adult, pediatric, or mixed (30 % pediatric patients) (default: simulate.cohort).
     workers
         Rendering processes; 0 uses every core.
+    params
+        Parameter file (section simulate: the defaults).
     """
+    from config.params import load_params
     from flows.progress import progress_bar
     from ultrasound.dataset import simulate_dataset
+
+    defaults = load_params(params).simulate
+    n_videos = defaults.n_videos if n_videos is None else n_videos
+    seed = defaults.seed if seed is None else seed
+    cohort = cohort or defaults.cohort
 
     with progress_bar(f"simulating {n_videos} videos", n_videos) as advance:
         filelist = simulate_dataset(out, n_videos, seed, cohort, workers or None, on_progress=advance)
@@ -50,10 +60,10 @@ def ingest(
     src: str,
     *,
     name: str,
-    root: Path = Path("data/raw"),
+    root: Path | None = None,
     endpoint_url: str | None = None,
     dvc: bool = True,
-    params: Path = Path("params.yaml"),
+    params: Path = PARAMS_FILE,
 ) -> None:
     """Bring a dataset into data/raw/NAME in the platform's EchoNet layout and version it with DVC.
 
@@ -68,7 +78,7 @@ def ingest(
     name
         Dataset name: the output is data/raw/NAME and params.yaml's data.dataset selects it.
     root
-        Parent folder of datasets.
+        Parent folder of datasets (default: data.root).
     endpoint_url
         S3-compatible endpoint (else AWS_ENDPOINT_URL / ECHOJEPA_S3_ENDPOINT / AWS).
     dvc
@@ -76,13 +86,15 @@ def ingest(
     params
         Parameter file (section ingest: de-identification salt file, S3 endpoint, pediatric folds).
     """
+    from config.params import load_params
     from flows.progress import progress_bar
-    from ingest import IngestConfig, ingest_source
+    from ingest import ingest_source
 
-    settings = load_section(params, "ingest", IngestConfig).ingest_kwargs()
+    config = load_params(params)
+    settings = config.ingest.ingest_kwargs()
     if endpoint_url:
         settings["endpoint_url"] = endpoint_url
-    out = root / name
+    out = (root or Path(config.data.root)) / name
     with progress_bar(f"ingest {name}", None) as advance:
         result = ingest_source(src, out, on_progress=advance, **settings)
     rejected = f", {result.rejected} rejected (see ingest_rejects.csv)" if result.rejected else ""
@@ -101,7 +113,7 @@ def validate(
     *,
     out: Path | None = None,
     reports: Path | None = None,
-    params: Path = Path("params.yaml"),
+    params: Path = PARAMS_FILE,
 ) -> None:
     """Check a dataset against the data contracts (Great Expectations); quarantine failing rows.
 
@@ -114,19 +126,22 @@ def validate(
     data
         A dataset folder (FileList.csv + Videos/).
     out
-        Output folder; default data/validated/<name of DATA>.
+        Output folder; default <data.validated>/<name of DATA> (data/validated/NAME).
     reports
         Report folder; default reports/validation/<name of DATA>.
     params
-        Parameter file (section validate).
+        Parameter file (sections validate, data).
     """
-    from data_contracts.config import ContractConfig
+    from config.layout import DataLayout
+    from config.params import load_params
     from data_contracts.validate import validate_dataset
     from flows.progress import progress_bar
 
-    config = load_section(params, "validate", ContractConfig)
-    out = out or Path("data/validated") / data.name
-    reports = reports or Path("reports/validation") / data.name
+    loaded = load_params(params)
+    config = loaded.validation
+    layout = DataLayout.from_data(loaded.data.model_copy(update={"dataset": data.name}))
+    out = out or layout.validated_dir
+    reports = reports or layout.validation_reports
     with progress_bar(f"validate {data.name}", None) as advance:
         outcome = validate_dataset(data, out, reports, config, on_progress=advance)
     print(
@@ -147,7 +162,7 @@ def validate(
 
 
 @app.command
-def prepare(*, params: Path = Path("params.yaml"), set: list[str] | None = None) -> None:
+def prepare(*, params: Path = PARAMS_FILE, set: list[str] | None = None) -> None:
     """Decode every accepted video of `data.dataset` once into the uint8 clip cache (data/cache/NAME).
 
     Parameters
@@ -159,17 +174,16 @@ def prepare(*, params: Path = Path("params.yaml"), set: list[str] | None = None)
     """
     import pandas as pd
 
+    from config.params import load_params
     from flows.progress import progress_bar
-    from model.config import load_config
-    from model.data import build_clip_cache, manifest_path
+    from model.data import build_clip_cache
 
-    data = load_config(params, overrides(set or [])).data
-    manifest = manifest_path(data)
+    layout = load_params(params, set or []).layout().data
+    manifest, cache = layout.manifest, layout.cache_dir
     if not manifest.is_file():
         raise ValueError(f"{manifest}: no manifest (simulate or ingest, then validate, first)")
-    cache = Path(data.cache) / data.dataset
-    with progress_bar(f"prepare {data.dataset}", len(pd.read_csv(manifest))) as advance:
-        table = build_clip_cache(Path(data.root) / data.dataset, cache, advance, manifest)
+    with progress_bar(f"prepare {layout.dataset}", len(pd.read_csv(manifest))) as advance:
+        table = build_clip_cache(layout.dataset_dir, cache, advance, manifest)
     print(f"clip cache {cache}: {len(table)} videos from {manifest}")
 
 
@@ -178,7 +192,7 @@ def features(
     validated: Path,
     *,
     embeddings: list[Path] | None = None,
-    params: Path = Path("params.yaml"),
+    params: Path = PARAMS_FILE,
 ) -> None:
     """Feed the Feast feature store: labels and quality facts of a validated dataset, pooled embeddings.
 
@@ -194,11 +208,12 @@ def features(
     params
         Parameter file (section features).
     """
-    from features.config import FeatureConfig
+    from config.params import load_params
     from features.store import add_embeddings, apply, materialize, open_store, sync_sources
+    from ultrasound.echonet import file_list
 
-    config = load_section(params, "features", FeatureConfig)
-    manifest, facts = validated / "FileList.csv", validated / "facts.csv"
+    config = load_params(params).features
+    manifest, facts = file_list(validated), validated / "facts.csv"
     if not manifest.is_file():
         raise ValueError(f"{manifest}: no validated manifest (run echojepa validate first)")
     root = config.root_path()
@@ -210,7 +225,7 @@ def features(
         add_embeddings(root, folder, folder.name)
         versions.append(folder.name)
     store = open_store(root, config.project)
-    apply(store, versions, config)
+    apply(store, config, versions)
     materialize(store)
     shown = ", ".join(f"{k} +{v}" for k, v in added.items())
     print(f"feature store {root}: {shown}; embedding views: {', '.join(versions) or 'none'}")

@@ -1,4 +1,8 @@
-"""Model commands: pretrain an encoder, embed a dataset with it, fit frozen-encoder probes."""
+"""Model commands: pretrain an encoder, embed a dataset with it, fit the served probes, evaluate and gate.
+
+Every path comes from the run layout of the parameter file (config.layout), so the DVC stages, the flows and
+a person at the terminal read and write the same files.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,15 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from flows.app import app, load_section, overrides
+from config import PARAMS_FILE
+from flows.app import app
 
 
 @app.command
 def pretrain(
     *,
     out: Path | None = None,
-    params: Path = Path("params.yaml"),
+    params: Path = PARAMS_FILE,
     set: list[str] | None = None,
     resume: bool = True,
 ) -> None:
@@ -25,7 +30,7 @@ def pretrain(
     Parameters
     ----------
     out
-        Run folder; default models/METHOD-PRESET (e.g. models/jepa-tiny).
+        Run folder; default the layout's models/METHOD-PRESET (e.g. models/jepa-tiny).
     params
         Parameter file (sections data, data_aug, model, mask, optimization, trainer).
     set
@@ -33,181 +38,116 @@ def pretrain(
     resume
         Continue from the run folder's last checkpoint when there is one.
     """
-    from model.config import load_config
+    from config.params import load_params
     from model.train import pretrain as run_pretrain
 
-    config = load_config(params, overrides(set or []))
-    out = out or Path("models") / f"{config.optimization.method}-{config.model.preset}"
-    metrics = run_pretrain(config, out, resume=resume)
+    config = load_params(params, set or [])
+    out = out or config.layout().run_dir
+    metrics = run_pretrain(config.pretrain, out, resume=resume)
     if metrics:
-        loss = f"loss {metrics['first_loss']:.3f} → {metrics['final_loss']:.3f}"
-        print(f"{out}: {metrics['steps']} steps in {metrics['seconds']:.0f} s, {loss}")
+        print(f"{out}: {metrics['steps']} steps in {metrics['seconds']:.0f} s, {loss_summary(metrics)}")
+
+
+def loss_summary(metrics: dict) -> str:
+    """ "loss 0.753 → 0.412" (first and last ten steps), or the one figure when the run was too short to
+    have a first and a last ten."""
+    if metrics["steps"] <= 10:
+        return f"loss {metrics['final_loss']:.3f} over {metrics['steps']} steps"
+    return f"loss {metrics['first_loss']:.3f} → {metrics['final_loss']:.3f}"
 
 
 @app.command
-def embed(
-    *,
-    encoder: Path | None = None,
-    version: str | None = None,
-    params: Path = Path("params.yaml"),
-    set: list[str] | None = None,
-    clips: int = 3,
-) -> None:
-    """Embed every video of `data.dataset` with a frozen encoder into data/embeddings/VERSION/.
+def embed(*, encoder: Path | None = None, params: Path = PARAMS_FILE, set: list[str] | None = None) -> None:
+    """Embed every video of `data.dataset` with the run's frozen encoder into its token cache.
 
     Reads the validated manifest when the validate stage has written one. Writes tokens.npy
-    [videos, clips, tokens, width] (float16), pooled.npy and index.csv.
+    [videos, clips, tokens, width] (float16), pooled.npy and index.csv into data/embeddings/RUN/, with
+    probe.clips_per_video evenly spaced clips per video.
 
     Parameters
     ----------
     encoder
-        encoder.pt of a pretraining run; omitted: a randomly initialised encoder (the baseline).
-    version
-        Embedding version name; default the run folder's name, or random-init.
+        encoder.pt to embed with; default the run's (the layout's models/METHOD-PRESET/encoder.pt).
     params
         Parameter file.
     set
         Overrides as section.key=value.
-    clips
-        Evenly spaced clips per video (test-time averaging).
     """
     import pandas as pd
 
+    from config.params import load_params
     from flows.progress import progress_bar
-    from model.config import load_config
-    from model.data import manifest_path
     from model.embed import embed_videos, load_encoder, write_embeddings
 
-    config = load_config(params, overrides(set or []))
-    if encoder is not None and not encoder.is_file():
+    config = load_params(params, set or [])
+    layout = config.layout()
+    encoder = encoder or layout.encoder
+    if not encoder.is_file():
         raise ValueError(f"{encoder}: no such encoder file (run echojepa pretrain first)")
-    version = version or (encoder.parent.name if encoder else "random-init")
-    dataset, manifest = Path(config.data.root) / config.data.dataset, manifest_path(config.data)
+    manifest = layout.data.manifest
     if not manifest.is_file():
         raise ValueError(f"{manifest}: no manifest (simulate or ingest a dataset first)")
     n = len(pd.read_csv(manifest))
-    with progress_bar(f"embed {config.data.dataset} ({version})", n) as advance:
+    with progress_bar(f"embed {config.data.dataset} ({layout.run_name})", n) as advance:
         tokens, table = embed_videos(
-            load_encoder(config, encoder), config, dataset, Path(config.data.cache) / config.data.dataset,
-            clips, advance, manifest,
+            load_encoder(config.pretrain, encoder), config.pretrain, layout.data.dataset_dir,
+            layout.data.cache_dir, config.probe.clips_per_video, advance, manifest,
         )  # fmt: skip
-    out = write_embeddings(tokens, table, Path("data/embeddings") / version)
+    out = write_embeddings(tokens, table, layout.embeddings_dir)
     print(f"wrote {out} ({tokens.shape[0]} videos × {tokens.shape[1]} clips × {tokens.shape[2]} tokens)")
 
 
 @app.command
 def probe(
-    embeddings: Path,
     *,
-    tasks: list[str] | None = None,
-    fractions: list[float] | None = None,
-    seeds: list[int] | None = None,
-    kind: Literal["attentive", "linear"] | None = None,
     source: Literal["manifest", "feast"] = "manifest",
-    params: Path = Path("params.yaml"),
-    out: Path | None = None,
-    save_probes_to: Path | None = None,
+    params: Path = PARAMS_FILE,
+    set: list[str] | None = None,
 ) -> None:
-    """Fit frozen-encoder probes (EF regression, view classification) on a token cache; TEST metrics.
+    """Fit the frozen-encoder probes (EF regression, view classification) on the run's token cache.
 
-    Writes the metrics JSON and, beside it, TEST predictions (<out stem>_predictions_<task>.csv) for
-    predicted-vs-true plots.
+    The one probe protocol (evaluation.probe_protocol): TRAIN+VAL → TEST at probe.fractions of the labels,
+    one probe per probe.seeds; the 100 % probes of every seed are saved as the served ensemble
+    (models/RUN/probes/<task>/seed-<n>.pt, which `evaluate` gates and packaging ships), with the training
+    frame beside them; metrics and TEST predictions go to reports/probes/.
 
     Parameters
     ----------
-    embeddings
-        A data/embeddings/VERSION/ folder written by `echojepa embed`.
-    tasks
-        ef and/or view (default: probe.tasks).
-    fractions
-        Label fractions of the training split, stratified and seeded, at least 2 per class
-        (default: probe.fractions).
-    seeds
-        Probe seeds; metrics are mean ± std over them (default: probe.seeds).
-    kind
-        attentive (cross-attention pooling) or linear (on mean-pooled tokens) (default: probe.kind).
     source
         Where labels come from: the embeddings' own manifest, or Feast's point-in-time training frame
-        (the store of params.yaml's features section, written by `echojepa features`).
+        (the store of the features section, written by `echojepa features`).
     params
         Parameter file (section probe).
-    out
-        Results JSON; default reports/probes/VERSION-KIND.json.
-    save_probes_to
-        Folder for the served probes (<task>.pt: first seed, most labels), e.g. models/jepa-tiny/probes.
+    set
+        Overrides as section.key=value, e.g. probe.seeds=[0] probe.kind=linear.
     """
-    import numpy as np
-    import pandas as pd
+    from config.params import load_params
+    from evaluation.probe_protocol import manifest_frame
+    from evaluation.probe_stage import run_probe_stage
 
-    from model.config import ProbeConfig, load_config, token_time_steps
-    from model.probe_eval import evaluate_probes, manifest_frame, save_probes, write_results
-
-    if not (embeddings / "tokens.npy").is_file():
-        raise ValueError(f"{embeddings}: no tokens.npy (run echojepa embed first)")
+    config = load_params(params, set or [])
     frame_source = manifest_frame
     if source == "feast":
-        from features.config import FeatureConfig
         from features.training import feast_frame_source
 
-        store = load_section(params, "features", FeatureConfig)
+        store = config.features
         frame_source = feast_frame_source(store.root_path(), None, store.missing_labels, store.project)
-    config = load_section(params, "probe", ProbeConfig)
-    spec = config.spec(kind, time_steps=token_time_steps(load_config(params)))
-    results = evaluate_probes(
-        embeddings,
-        tuple(tasks or config.tasks),
-        tuple(fractions or config.fractions),
-        tuple(seeds or config.seeds),
-        spec,
-        frame_source,
-    )
-    predictions, fitted = results.pop("predictions"), results.pop("probes")
-    if save_probes_to is not None:
-        width = int(np.load(embeddings / "tokens.npy", mmap_mode="r").shape[-1])
-        saved = save_probes(fitted, save_probes_to, width, spec)
-        print(f"saved probes: {', '.join(str(p) for p in saved)}")
-    path = write_results(
-        results | {"label_source": source},
-        out or Path("reports/probes") / f"{embeddings.name}-{spec.kind}.json",
-    )
-    for task, rows in predictions.items():
-        pd.DataFrame(rows).to_csv(path.with_name(f"{path.stem}_predictions_{task}.csv"), index=False)
-    for task, per in results["tasks"].items():
-        if isinstance(per, str):
-            print(f"{task}: {per}")
-            continue
-        for fraction, m in per.items():
-            shown = {k: f"{v['mean']:.3f}±{v['std']:.3f}" for k, v in m.items() if isinstance(v, dict)}
-            print(f"{task} @ {float(fraction):.0%} labels: {shown}")
-    print(f"wrote {path}")
+    for line in run_probe_stage(config, frame_source, label_source=source):
+        print(line)
 
 
 @app.command
-def evaluate(
-    *,
-    encoder: Path | None = None,
-    embeddings: Path | None = None,
-    out: Path = Path("reports"),
-    params: Path = Path("params.yaml"),
-    set: list[str] | None = None,
-    strict: bool = False,
-) -> None:
-    """Evaluate a candidate encoder and check the release gates; writes evaluation.json + model_card.html.
+def evaluate(*, params: Path = PARAMS_FILE, set: list[str] | None = None, strict: bool = False) -> None:
+    """Evaluate the run's encoder with its served probes and check the release gates; writes
+    reports/evaluation.json, reports/model_card.html and the run's monitoring reference.
 
-    EF / view probes, robustness under the acoustic perturbations, pediatric zero-shot, subgroups, and the
-    same-run baselines (random-init encoder, mean predictor); no-regression against the production model
-    that the release ledger names. Failed gates are listed (the retrain flow acts on them); with --strict
-    the command also exits non-zero.
+    Robustness under the acoustic perturbations, pediatric zero-shot, subgroups, and the same-run
+    baselines (random-init encoder, mean predictor); no-regression against the production model that the
+    release ledger names. Failed gates are listed (the retrain flow acts on them); with --strict the
+    command also exits non-zero.
 
     Parameters
     ----------
-    encoder
-        encoder.pt to evaluate; default models/METHOD-PRESET/encoder.pt.
-    embeddings
-        Its token cache (reused when it covers the manifest); default data/embeddings/METHOD-PRESET when
-        --encoder is not given (another encoder is embedded afresh).
-    out
-        Report folder.
     params
         Parameter file (sections evaluate, gates, probe, release and the model sections).
     set
@@ -217,56 +157,40 @@ def evaluate(
     """
     import hashlib
 
-    from evaluation.config import EvaluationConfig, GatesConfig
+    from config.params import load_params
     from evaluation.evaluate import evaluate_candidate
-    from evaluation.gates import failed_gates
+    from evaluation.gates import GateCounts, failed_gates, rows
     from evaluation.model_card import write_report
     from flows.versioning import data_version
-    from model.config import ProbeConfig, load_config
 
-    config = load_config(params, overrides(set or []))
-    run = f"{config.optimization.method}-{config.model.preset}"
-    # the run's own token cache is reused only for the run's own encoder: another encoder is embedded afresh
-    default_cache = Path("data/embeddings") / run if encoder is None and embeddings is None else embeddings
-    encoder = encoder or Path("models") / run / "encoder.pt"
-    if not encoder.is_file():
-        raise ValueError(f"{encoder}: no such encoder file (run echojepa pretrain first)")
-    weights = hashlib.sha256(encoder.read_bytes()).hexdigest()[:12]
+    config = load_params(params, set or [])
+    layout = config.layout()
+    if not layout.encoder.is_file():
+        raise ValueError(f"{layout.encoder}: no such encoder file (run echojepa pretrain first)")
+    weights = hashlib.sha256(layout.encoder.read_bytes()).hexdigest()[:12]
+    stage = json.loads(layout.probe_metrics.read_text()) if layout.probe_metrics.is_file() else None
     report = evaluate_candidate(
-        config,
-        encoder,
-        eval_config=load_section(params, "evaluate", EvaluationConfig),
-        probe_config=load_section(params, "probe", ProbeConfig),
-        production_report=(production := _production_report(params)),
-        data_version=data_version(),
-        model_version=f"{run}@{weights}",
-        embeddings_dir=default_cache,
-        baseline_embeddings_dir=Path("data/embeddings") / f"random-init-{config.model.preset}",
-        gates=load_section(params, "gates", GatesConfig),
-    )
+        config, production_report=(production := _production_report(config.release.ledger)),
+        data_version=data_version(), model_version=f"{layout.run_name}@{weights}", probe_stage=stage,
+    )  # fmt: skip
     # which production model the no-regression gates compared with (None: first release); the retrain flow
     # reruns a reused report when production has changed since
     report["compared_with"] = None if production is None else production.get("model_version")
-    json_path, html_path = write_report(report, out)
-    failures = failed_gates(report["gates"])
-    passed = sum(1 for g in report["gates"] if g["passed"])
-    print(f"wrote {json_path} and {html_path}: {passed} of {len(report['gates'])} gates passed")
-    for line in failures:
+    json_path, html_path = write_report(report, layout.reports_dir)
+    gates = rows(report["gates"])
+    print(f"wrote {json_path} and {html_path}: {GateCounts.of(gates)}")
+    for line in failed_gates(gates):
         print(f"  FAILED {line}")
-    for g in report["gates"]:
-        if g.get("advisory") and not g["passed"]:
-            print(f"  failed, advisory (does not block): {g['name']} {g['value']} vs {g['threshold']}")
-    if strict and failures:
-        raise ValueError(f"{len(failures)} gate(s) failed: " + "; ".join(failures))
+    for g in gates:
+        if g.advisory and not g.passed:
+            print(f"  failed, advisory (does not block): {g.failure()}")
+    if strict and failed_gates(gates):
+        raise ValueError(f"{len(failed_gates(gates))} gate(s) failed: " + "; ".join(failed_gates(gates)))
 
 
-def _production_report(params: Path) -> dict | None:
+def _production_report(ledger_path: Path) -> dict | None:
     """The production model's evaluation.json, resolved through the release ledger (None: first release)."""
-    import yaml
-
-    section = (yaml.safe_load(params.read_text()) or {}).get("release") or {} if params.exists() else {}
-    ledger_path = Path(section.get("ledger", "registry/ledger.jsonl"))
-    if not ledger_path.is_file():
+    if not Path(ledger_path).is_file():
         return None
     from release.ledger import Ledger
     from release.package import production_model

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cyclopts import App
 
+from config import PARAMS_FILE
 from flows.app import app
 
 monitor_app = App(
@@ -29,7 +30,7 @@ def monitor(
     until: str | None = None,
     current: list[Path] | None = None,
     reference: Path | None = None,
-    params: Path = Path("params.yaml"),
+    params: Path = PARAMS_FILE,
 ) -> None:
     """Compare a production window with the production model's reference; alert on drift or degradation.
 
@@ -52,9 +53,9 @@ def monitor(
     params
         Parameter file (monitoring, serving.production_log, release.ledger, features.root).
     """
-    from monitoring.config import load_monitoring_config
+    from config.params import load_params
 
-    load_monitoring_config(params)
+    load_params(params)  # a bad key fails here in one line, before Prefect starts
     from flows.monitor import monitor as monitor_flow
 
     state = monitor_flow(
@@ -82,7 +83,7 @@ def monitor(
 
 
 @monitor_app.command
-def ui(*, host: str = "127.0.0.1", port: int = 8000, params: Path = Path("params.yaml")) -> None:
+def ui(*, host: str = "127.0.0.1", port: int = 8000, params: Path = PARAMS_FILE) -> None:
     """Serve the monitoring dashboard: `evidently ui` on monitoring.workspace (Ctrl-C stops).
 
     The project and its panels are created first when missing, so the dashboard exists before the first
@@ -97,10 +98,10 @@ def ui(*, host: str = "127.0.0.1", port: int = 8000, params: Path = Path("params
     params
         Parameter file (monitoring.workspace, monitoring.project).
     """
-    from monitoring.config import load_monitoring_config
+    from config.params import load_params
     from monitoring.dashboard import open_project
 
-    config = load_monitoring_config(params)
+    config = load_params(params).monitoring
     _, project = open_project(config)
     workspace = config.workspace_path()
     print(f"Evidently UI on http://{host}:{port}/projects/{project.id} (workspace {workspace}; Ctrl-C stops)")

@@ -7,8 +7,8 @@ starts a private API process on the shared local database (PREFECT_HOME, ~/.pref
 given in another terminal still reaches a paused `echojepa retrain`. With `echojepa orchestrator up`
 running, set PREFECT_API_URL=http://127.0.0.1:4200/api to see runs and the decision form in the UI.
 
-`retrain`, `ledger verify` and `orchestrator up` live in flows.commands_retrain; importing this module
-registers every release command (it re-exports those three).
+`retrain` (flows.commands_retrain), `ledger verify` (flows.commands_ledger) and `orchestrator up`
+(flows.commands_orchestrator) live beside it; importing this module registers every release command.
 """
 
 from __future__ import annotations
@@ -17,8 +17,11 @@ from pathlib import Path
 
 from cyclopts import App
 
+from config import PARAMS_FILE
 from flows.app import app
-from flows.commands_retrain import ledger_app, orchestrator_app, release_ledger, retrain, up, verify
+from flows.commands_ledger import ledger_app, release_ledger, verify
+from flows.commands_orchestrator import orchestrator_app, up
+from flows.commands_retrain import retrain
 
 __all__ = [
     "KEY_GATES",
@@ -42,7 +45,7 @@ app.command(release_app)
 
 
 @release_app.command(name="list")
-def list_candidates(*, params: Path = Path("params.yaml")) -> None:
+def list_candidates(*, params: Path = PARAMS_FILE) -> None:
     """List release candidates: state, model version, initiator, key gate metrics, decision.
 
     Parameters
@@ -75,7 +78,7 @@ def list_candidates(*, params: Path = Path("params.yaml")) -> None:
 
 
 @release_app.command
-def show(candidate_id: str, *, params: Path = Path("params.yaml")) -> None:
+def show(candidate_id: str, *, params: Path = PARAMS_FILE) -> None:
     """A candidate's gates, metrics and parameters, each compared with the production model's.
 
     Parameters
@@ -122,7 +125,7 @@ def show(candidate_id: str, *, params: Path = Path("params.yaml")) -> None:
 
 @release_app.command
 def approve(
-    candidate_id: str, *, reviewer: str, comment: str = "", params: Path = Path("params.yaml")
+    candidate_id: str, *, reviewer: str, comment: str = "", params: Path = PARAMS_FILE
 ) -> None:
     """Approve a candidate: resumes the flow run waiting for it (which then packages the model); refused
     when no run waits, since nothing would package it.
@@ -145,7 +148,7 @@ def approve(
 
 
 @release_app.command
-def reject(candidate_id: str, *, reviewer: str, reason: str, params: Path = Path("params.yaml")) -> None:
+def reject(candidate_id: str, *, reviewer: str, reason: str, params: Path = PARAMS_FILE) -> None:
     """Reject a candidate with a reason: resumes the waiting flow run (which ends Rejected), or records
     the decision in the ledger when no run waits.
 
@@ -166,10 +169,11 @@ def reject(candidate_id: str, *, reviewer: str, reason: str, params: Path = Path
 def _decide(
     candidate_id: str, *, approve: bool, reviewer: str, params: Path, comment: str = "", reason: str = ""
 ) -> None:
-    from flows.approval import release_settings, submit_decision
+    from config.params import load_params
+    from flows.approval import submit_decision
     from release.ledger import Ledger
 
-    settings = release_settings(params)
+    settings = load_params(params).release
     kwargs = {"comment": comment, "reason": reason, "allow_list": settings.allow_list}
     print(
         submit_decision(Ledger(settings.ledger), candidate_id, approve=approve, reviewer=reviewer, **kwargs)
@@ -177,7 +181,7 @@ def _decide(
 
 
 @release_app.command
-def rollback(*, reviewer: str, reason: str, params: Path = Path("params.yaml")) -> None:
+def rollback(*, reviewer: str, reason: str, params: Path = PARAMS_FILE) -> None:
     """Make the previous production version current again (a `rollback` entry in the ledger).
 
     Serving resolves production through the ledger, so the next model load serves the previous version.

@@ -1,31 +1,24 @@
-"""The commands around the release process: `retrain` runs the flow in this process, `orchestrator up`
-serves its deployments, and `ledger verify` checks the ledger they append to.
+"""`echojepa retrain`: the retrain flow run in this process, up to the reviewer's decision and packaging.
 
-Registered on `flows.app.app` when flows.commands_release (which re-exports them) is imported. Without
-PREFECT_API_URL, Prefect runs in its ephemeral mode (see flows.commands_release).
+Registered on `flows.app.app` when flows.commands_release is imported. Without PREFECT_API_URL, Prefect runs
+in its ephemeral mode (see flows.commands_release). `ledger verify` lives in flows.commands_ledger and
+`orchestrator up` in flows.commands_orchestrator.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from cyclopts import App
-
+from config import PARAMS_FILE
 from flows.app import app
-
-ledger_app = App(name="ledger", help="The hash-chained release ledger (registry/ledger.jsonl).")
-orchestrator_app = App(
-    name="orchestrator", help="The local Prefect server and the deployments of prefect.yaml."
-)
-app.command(ledger_app)
-app.command(orchestrator_app)
+from flows.commands_ledger import release_ledger
 
 
 @app.command
 def retrain(
     *,
     preset: str = "tiny",
-    params: Path = Path("params.yaml"),
+    params: Path = PARAMS_FILE,
     approval_timeout_hours: float | None = None,
     stages: list[str] | None = None,
     waive_gate: list[str] | None = None,
@@ -76,50 +69,6 @@ def retrain(
     )
 
 
-@ledger_app.command
-def verify(*, ledger: Path | None = None, params: Path = Path("params.yaml")) -> None:
-    """Check the ledger's hash chain (and signatures when ECHOJEPA_LEDGER_KEY is set); exit 1 naming the
-    first bad line. Promotion heads stored in the BentoML model store catch a truncated tail.
-
-    Parameters
-    ----------
-    ledger
-        The ledger file (default: release.ledger of --params).
-    params
-        Parameter file (release.ledger, release.model_name: whose promotion heads must be in the chain).
-    """
-    from flows.approval import release_settings
-    from release.ledger import Ledger
-    from release.package import expected_heads
-
-    settings = release_settings(params)
-    book = Ledger(ledger or settings.ledger)
-    result = book.verify(expected_heads=expected_heads(settings.model_name))
-    if not result.ok:
-        raise ValueError(f"{book.path}: line {result.line}: {result.reason}")
-    n = len(book.entries())
-    print(
-        f"{book.path}: ok ({n} entries, head {book.head()[:12]}…, production {book.production() or 'none'})"
-    )
-
-
-@orchestrator_app.command
-def up(*, prefect_yaml: Path = Path("prefect.yaml")) -> None:
-    """Start (or reuse) a local Prefect server on 127.0.0.1 and serve the deployments of prefect.yaml.
-
-    Reuses the API at PREFECT_API_URL (default http://127.0.0.1:4200/api) when it answers. Blocks:
-    scheduled, event-triggered and UI-started runs execute here; Ctrl-C stops serving.
-
-    Parameters
-    ----------
-    prefect_yaml
-        Deployment file (retrain: weekly + on echojepa.drift.detected; monitor: daily).
-    """
-    from flows.orchestrator import up as orchestrator_up
-
-    orchestrator_up(prefect_yaml)
-
-
 def _failure(state, params: Path) -> str:
     """Why the run failed; a timed-out approval wait (which Prefect reports as "never resumed") is told
     in the ledger's words."""
@@ -136,11 +85,3 @@ def _failure(state, params: Path) -> str:
             reason = (candidate.get("decision") or {}).get("reason", "")
             return f"candidate {candidate['candidate_id']} {candidate['state']}: {reason}".rstrip(": ")
     return message
-
-
-def release_ledger(params: Path):
-    """The ledger named by params.yaml's release.ledger."""
-    from flows.approval import release_settings
-    from release.ledger import Ledger
-
-    return Ledger(release_settings(params).ledger)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from config import PARAMS_FILE
 from flows.app import app
 
 SERVICE = "serving.service:EchoJEPA"
@@ -14,7 +15,7 @@ def serve(
     *,
     port: int | None = None,
     host: str | None = None,
-    params: Path = Path("params.yaml"),
+    params: Path = PARAMS_FILE,
 ) -> None:
     """Serve the production model over HTTP: POST /predict, /embed, /encode_clips; /healthz, /readyz,
     /metrics and the OpenAPI docs at /docs. Runs `bentoml serve` until Ctrl-C.
@@ -27,9 +28,9 @@ def serve(
     Parameters
     ----------
     port
-        TCP port (default serving.port, 3000).
+        TCP port (default serving.port).
     host
-        Interface to listen on (default serving.host, 127.0.0.1: this machine only).
+        Interface to listen on (default serving.host: 127.0.0.1 in params.yaml, this machine only).
     params
         Parameter file (sections serving, release, features, ingest).
     """

@@ -59,7 +59,7 @@ def release(console, api: str, params: Path, run_dir: Path, waive: list[str], re
     """Run `echojepa retrain` until it waits for a reviewer, approve as DEMO_REVIEWER, wait for packaging.
 
     Skipped when production already serves this encoder and these probes (a re-run of an unchanged demo)."""
-    from flows.commands_retrain import release_ledger
+    from flows.commands_ledger import release_ledger
     from release.ledger import Ledger
     from release.package import production_model
 
@@ -89,7 +89,7 @@ def _approve_and_package(
     console, ledger, known: set[str], run: subprocess.Popen, api: str, params: Path
 ) -> dict:
     """Approve the candidate the run registered once it waits, then wait for the packaging to finish."""
-    from flows.commands_retrain import release_ledger
+    from flows.commands_ledger import release_ledger
 
     env = env_with(PREFECT_API_URL=api)
     candidate = _wait_for_pending(ledger, known, run, api)

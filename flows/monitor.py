@@ -15,6 +15,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
+from config import PARAMS_FILE
 from monitoring.data import InsufficientWindow
 from monitoring.run import MonitoringResult
 
@@ -26,11 +27,12 @@ def monitor_window(
     params: Path, since: str | None, until: str | None, current: list[str] | None, reference: str | None
 ) -> MonitoringResult | str:
     """Run the checks on the window; a window below monitoring.min_window returns the reason instead."""
+    from config.params import load_params
     from monitoring.run import run_monitoring
 
     try:
         return run_monitoring(
-            params=params,
+            load_params(params),
             since=since,
             until=until,
             current=[Path(p) for p in current] if current else None,
@@ -71,7 +73,7 @@ def emit_drift_event(result: MonitoringResult) -> str | None:
 
 @flow(name="monitor", log_prints=True)
 def monitor(
-    params: Path = Path("params.yaml"),
+    params: Path = PARAMS_FILE,
     since: str | None = None,
     until: str | None = None,
     current: list[str] | None = None,

@@ -23,38 +23,27 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
-from flows.approval import candidate_tag, release_settings, wait_for_decision
-from flows.retrain_run import (
-    approval_form_text,
-    decision_artifact,
-    from_deployment,
-    read_params,
-    run_initiator,
-    tag_run,
-)
+from config import PARAMS_FILE
+from config.params import load_params
+from flows.approval import candidate_tag, wait_for_decision
+from flows.retrain_run import approval_form_text, decision_artifact, from_deployment, run_initiator, tag_run
 from flows.retrain_tasks import (
-    EVALUATION,
-    PRODUCTION_CLIPS,
     TRANSIENT,
     open_approval_window,
     package,
     read_evaluation,
-    reference_frame,
     register,
     reproduce,
     version_data,
 )
 
 __all__ = [
-    "EVALUATION",
-    "PRODUCTION_CLIPS",
     "RESULTS",
     "STAGES",
     "TRANSIENT",
     "open_approval_window",
     "package",
     "read_evaluation",
-    "reference_frame",
     "register",
     "reproduce",
     "retrain",
@@ -68,7 +57,7 @@ RESULTS = Path(".prefect-results")  # relative: resolved in the working director
 @flow(name="retrain", persist_result=True, result_storage=RESULTS, log_prints=True)
 def retrain(
     preset: str = "tiny",
-    params: Path = Path("params.yaml"),
+    params: Path = PARAMS_FILE,
     initiator: str | None = None,
     approval_timeout_hours: float | None = None,
     stages: list[str] | None = None,
@@ -82,7 +71,7 @@ def retrain(
         preset: model preset; must match params.yaml's model.preset (DVC reads params.yaml).
         params: parameter file.
         initiator: who started the run; default the OS user, or `scheduler` for schedule/event runs.
-        approval_timeout_hours: reviewer window; default params.yaml release.approval_timeout_hours (72).
+        approval_timeout_hours: reviewer window; default params.yaml's release.approval_timeout_hours.
         stages: DVC stages to reproduce, in order; default validate … evaluate plus what they depend on.
         approval_poll_s: how often a paused run checks for the reviewer's decision.
         waive_gates: gates whose failure the initiator waives (recorded in the ledger with the reason and
@@ -90,17 +79,12 @@ def retrain(
         waiver_reason: why; required with waive_gates.
     """
     logger = get_run_logger()
-    config = read_params(params)
-    method = config.get("optimization", {}).get("method", "jepa")
-    model_preset = config.get("model", {}).get("preset", "tiny")
-    if preset != model_preset:
+    config = load_params(params)
+    if preset != config.model.preset:
         raise ValueError(
-            f"--preset {preset}: params.yaml has model.preset={model_preset}; set it there (DVC reads it)"
+            f"--preset {preset}: {params} has model.preset={config.model.preset}; set it there (DVC reads it)"
         )
-    run_dir = Path("models") / f"{method}-{preset}"
-    data = config.get("data", {})
-    dataset = Path(data.get("root", "data/raw")) / data.get("dataset", "synthetic")
-    settings = release_settings(params)
+    layout, settings = config.layout(), config.release
     if waive_gates:  # refuse a bad waiver now, not after the whole pipeline has run
         from evaluation.gates import check_waiver
 
@@ -110,16 +94,16 @@ def retrain(
     who = run_initiator(initiator)
     tag_run("initiator:" + who)
 
-    version_data(dataset)
+    version_data(layout.data.dataset_dir, layout.production_clips)
     for stage in _pipeline(stages):
         reproduce(stage, params)
-    report = read_evaluation()
+    report = read_evaluation(layout.evaluation)
     if waive_gates:
         from evaluation.gates import waive
 
-        report["gates"] = waive(report["gates"], waive_gates, waiver_reason, who)
+        report["gates"] = [g.to_json() for g in waive(report["gates"], waive_gates, waiver_reason, who)]
         logger.warning("gates waived by %s (%s): %s", who, waiver_reason, ", ".join(waive_gates))
-    candidate_id = register(report, run_dir, who, config, settings.ledger)
+    candidate_id = register(report, layout, who, config.model_dump(mode="json", by_alias=True))
     tag_run(candidate_tag(candidate_id))
 
     from evaluation.gates import failed_gates
@@ -148,11 +132,7 @@ def retrain(
         return Completed(message=f"candidate {candidate_id} was already packaged ({verdict.state})")
     if verdict.state != "approved":
         return Completed(name="Rejected", message=f"candidate {candidate_id} rejected by {verdict.reviewer}")
-    reference = {
-        "validated": Path(data.get("validated", "data/validated")) / dataset.name,
-        "run": run_dir.name,
-    }
-    tag = package(candidate_id, run_dir, report, reference, settings)
+    tag = package(candidate_id, layout, report, settings)
     return {"candidate_id": candidate_id, "tag": tag, "approved_by": verdict.reviewer}
 
 

@@ -3,21 +3,10 @@ whether a deployment started it, the text above the decision form and the decisi
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import FlowRunContext
 
 from flows.approval import Verdict
-
-
-def read_params(params: Path) -> dict:
-    """The parameter file (params.yaml) as a dict; ValueError if it does not exist."""
-    import yaml
-
-    if not Path(params).is_file():
-        raise ValueError(f"{params}: no such parameter file")
-    return yaml.safe_load(Path(params).read_text()) or {}
 
 
 def from_deployment() -> bool:

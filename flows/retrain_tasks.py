@@ -2,7 +2,8 @@
 the candidate's registration, the approval window and packaging, each publishing an artifact.
 
 The tasks that call DVC (`_dvc`) retry, via `_transient`, only on lock contention and network trouble.
-`reference_frame` builds the monitoring reference packaged with an approved model.
+Every path comes from the run layout (config.layout); the monitoring reference packaged with an approved
+model is the one the evaluation wrote for the same probes.
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from config.layout import RunLayout
 from release.config import ReleaseConfig
 
-EVALUATION = Path("reports/evaluation.json")
-PRODUCTION_CLIPS = Path("data/production/clips")
 TRANSIENT = ("Unable to acquire lock", "unreachable", "Connection", "Timeout", "timed out")
 
 
@@ -57,7 +57,7 @@ def _stage_outputs() -> dict[str, str]:
 
 
 @task(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_transient)
-def version_data(dataset: Path) -> list[str]:
+def version_data(dataset: Path, clips: Path) -> list[str]:
     """Version the training data with DVC: the dataset (`dvc add`, unless a pipeline stage makes it) and
     retained production clips (unlabelled pretraining material). Nothing is committed to git."""
     from flows.app import in_dvc_repo
@@ -72,25 +72,25 @@ def version_data(dataset: Path) -> list[str]:
         elif dataset.is_dir():
             _dvc("add", "--quiet", str(dataset))
             rows.append({"path": str(dataset), "how": f"dvc add → {dataset}.dvc"})
-        if PRODUCTION_CLIPS.is_dir() and any(PRODUCTION_CLIPS.iterdir()):
+        if clips.is_dir() and any(clips.iterdir()):
             try:
-                _dvc("add", "--quiet", str(PRODUCTION_CLIPS))
+                _dvc("add", "--quiet", str(clips))
             except ValueError as exc:
                 if "git-ignored" in str(exc):
                     raise ValueError(
-                        f"{exc} (un-ignore data/production/clips.dvc in .gitignore to version the clips)"
+                        f"{exc} (un-ignore {clips}.dvc in .gitignore to version the clips)"
                     ) from None
                 raise
-            n = sum(1 for _ in PRODUCTION_CLIPS.rglob("*") if _.is_file())
+            n = sum(1 for _ in clips.rglob("*") if _.is_file())
             rows.append(
-                {"path": str(PRODUCTION_CLIPS), "how": f"dvc add → {PRODUCTION_CLIPS}.dvc ({n} clips)"}
+                {"path": str(clips), "how": f"dvc add → {clips}.dvc ({n} clips)"}
             )
     create_table_artifact(table=rows, key="retrain-data", description="Data versioned for this run")
     return [row["path"] for row in rows]
 
 
 @task(retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=_transient, task_run_name="repro-{stage}")
-def reproduce(stage: str, params: Path = Path("params.yaml")) -> str:
+def reproduce(stage: str, params: Path) -> str:
     """One DVC stage: `dvc repro --single-item STAGE` (skipped by DVC when its inputs are unchanged)."""
     start = time.perf_counter()
     log = _dvc("repro", "--single-item", stage)
@@ -112,19 +112,21 @@ def reproduce(stage: str, params: Path = Path("params.yaml")) -> str:
 
 def _compared_with_production(params: Path) -> bool:
     """Was reports/evaluation.json compared with the model the ledger names as production now?"""
-    from flows.approval import release_settings
+    from config.params import load_params
     from release.ledger import Ledger
 
-    if not EVALUATION.is_file():
+    config = load_params(params)
+    evaluation = config.layout().evaluation
+    if not evaluation.is_file():
         return False
-    recorded = json.loads(EVALUATION.read_text()).get("compared_with", "missing")
-    ledger = Path(release_settings(params).ledger)
+    recorded = json.loads(evaluation.read_text()).get("compared_with", "missing")
+    ledger = Path(config.release.ledger)
     entry = Ledger(ledger).production_entry() if ledger.is_file() else None
     return recorded == (None if entry is None else entry.get("model_version"))
 
 
 @task
-def read_evaluation(path: Path = EVALUATION) -> dict:
+def read_evaluation(path: Path) -> dict:
     """The evaluate stage's report: metrics, baselines, subgroups and gates."""
     if not path.is_file():
         raise ValueError(f"{path}: no evaluation report (the DVC stage `evaluate` writes it)")
@@ -139,21 +141,22 @@ def read_evaluation(path: Path = EVALUATION) -> dict:
 
 
 @task
-def register(report: dict, run_dir: Path, initiator: str, params: dict, ledger_path: Path) -> str:
+def register(report: dict, layout: RunLayout, initiator: str, params: dict) -> str:
     """Register the candidate in the release ledger (state pending, or gates_failed)."""
     from flows.versioning import data_version, git_commit
     from release.decisions import register_candidate
     from release.ledger import Ledger
 
-    weights = _sha256(run_dir / "encoder.pt")
+    run_dir = layout.run_dir
+    weights = _sha256(layout.encoder)
     version = str(report.get("model_version") or "unknown")
     candidate_id = register_candidate(
-        Ledger(ledger_path),
+        Ledger(layout.ledger),
         model_version=version if version != "unknown" else f"{run_dir.name}-{weights[:8]}",
         weights_sha256=weights,
         data_version=data_version(),
         git_commit=git_commit(),
-        evaluation_sha256=_sha256(EVALUATION),
+        evaluation_sha256=_sha256(layout.evaluation),
         gates=report["gates"],
         initiator=initiator,
         metrics=report.get("metrics", {}),
@@ -174,18 +177,22 @@ def open_approval_window() -> float:
 
 
 @task(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_transient)
-def package(candidate_id: str, run_dir: Path, report: dict, reference: dict, settings: ReleaseConfig) -> str:
-    """Package the approved candidate (BentoML store + monitoring reference), make it production and,
-    when release.export_s3_url is set, export it."""
+def package(candidate_id: str, layout: RunLayout, report: dict, settings: ReleaseConfig) -> str:
+    """Package the approved candidate (BentoML store + the evaluation's monitoring reference), make it
+    production and, when release.export_s3_url is set, export it."""
+    import pandas as pd
+
     from release.ledger import Ledger
     from release.package import export_model, package_candidate
 
+    if not layout.monitoring_reference.is_file():
+        raise ValueError(f"{layout.monitoring_reference}: no monitoring reference (evaluate writes it)")
     ledger = Ledger(settings.ledger)
-    frame = reference_frame(**reference)
+    frame = pd.read_parquet(layout.monitoring_reference)
     tag = package_candidate(
         ledger,
         candidate_id,
-        run_dir=run_dir,
+        run_dir=layout.run_dir,
         evaluation=report,
         reference=frame,
         model_name=settings.model_name,
@@ -193,50 +200,11 @@ def package(candidate_id: str, run_dir: Path, report: dict, reference: dict, set
     exported = f"; exported to {export_model(tag, settings.export_s3_url)}" if settings.export_s3_url else ""
     create_markdown_artifact(
         markdown=f"### released `{tag}`\nproduction version: **{ledger.production()}** "
-        f"(reference: {len(frame)} validation videos){exported}",
+        f"(reference: {len(frame)} TEST videos){exported}",
         key="retrain-release",
         description="Production model after this run",
     )
     return str(tag)
-
-
-def reference_frame(validated: Path, run: str):
-    """Monitoring reference: held-out quality metrics, predictions and pooled embeddings.
-
-    The probes train on TRAIN + VAL, so the held-out split whose predictions are out of sample (as production
-    predictions are) is TEST: the reference takes its rows. Built from the files that exist: the validated
-    manifest and facts.csv, the probe predictions (reports/probes/*_predictions_<task>.csv, TEST rows, one
-    column per task) and data/embeddings/<run>/pooled.npy.
-    """
-    import numpy as np
-    import pandas as pd
-
-    from ultrasound.quality import METRICS
-
-    manifest = Path(validated) / "FileList.csv"
-    if not manifest.is_file():
-        raise ValueError(f"{manifest}: no validated manifest for the monitoring reference")
-    table = pd.read_csv(manifest)
-    if "Split" in table and (table.Split == "TEST").any():
-        table = table[table.Split == "TEST"]
-    frame = table[["FileName"]].reset_index(drop=True)
-    facts = Path(validated) / "facts.csv"
-    if facts.is_file():
-        quality = pd.read_csv(facts)
-        frame = frame.merge(
-            quality[["FileName", *[m for m in METRICS if m in quality]]], on="FileName", how="left"
-        )
-    for path in sorted(Path("reports/probes").glob("*_predictions_*.csv")):
-        column = path.stem.rpartition("_predictions_")[2]
-        predicted = pd.read_csv(path)[["FileName", "predicted"]].rename(columns={"predicted": column})
-        frame = frame.merge(predicted.drop_duplicates("FileName"), on="FileName", how="left")
-    embeddings = Path("data/embeddings") / run
-    if (embeddings / "pooled.npy").is_file() and (embeddings / "index.csv").is_file():
-        pooled = np.load(embeddings / "pooled.npy")
-        names = pd.read_csv(embeddings / "index.csv").FileName.astype(str)
-        lookup = dict(zip(names, pooled.tolist(), strict=False))
-        frame["embedding"] = frame.FileName.astype(str).map(lookup)
-    return frame
 
 
 def _sha256(path: Path) -> str:

@@ -10,13 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 Split = Literal["TRAIN", "VAL", "TEST"]
-
-
-def _default_folds() -> dict[Split, list[int]]:
-    return {"TRAIN": [0, 1, 2, 3, 4, 5, 6, 7], "VAL": [8], "TEST": [9]}
 
 
 class IngestConfig(BaseModel):
@@ -25,11 +21,11 @@ class IngestConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     # the de-identification salt file, created once (mode 0600, git-ignored folder) when missing
-    salt_file: str = ".secrets/deid_salt"
+    salt_file: str
     # S3-compatible endpoint for s3:// sources; None: ECHOJEPA_S3_ENDPOINT / AWS_ENDPOINT_URL / AWS
-    s3_endpoint: str | None = None
+    s3_endpoint: str | None
     # EchoNet-Pediatric folds 0–9 per split; the default keeps fold 8 to validate and fold 9 to test
-    pediatric_folds: dict[Split, list[int]] = Field(default_factory=_default_folds)
+    pediatric_folds: dict[Split, list[int]]
 
     @field_validator("pediatric_folds")
     @classmethod
@@ -51,12 +47,3 @@ class IngestConfig(BaseModel):
             "salt_file": Path(self.salt_file),
             "fold_map": self.pediatric_folds,
         }
-
-
-def load_ingest_config(params: Path | str = "params.yaml") -> IngestConfig:
-    """The `ingest:` section of a params file; defaults when the file or the section is absent."""
-    import yaml
-
-    path = Path(params)
-    section = (yaml.safe_load(path.read_text()) or {}).get("ingest") if path.exists() else None
-    return IngestConfig(**(section or {}))

@@ -18,23 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from config.layout import DataLayout
 from model.config import AugmentConfig, DataConfig
+from ultrasound.echonet import file_list, video_file
 from ultrasound.video_io import read_video
 
 MEAN, STD = 50.0, 55.0  # grey-level statistics of echo sectors (EchoNet-Dynamic: mean ≈ 49, std ≈ 53)
-
-
-def manifest_path(data: DataConfig) -> Path:
-    """The manifest a run reads: the validated one (rows that passed the data contracts) when the
-    validate stage has written it, else the raw dataset's FileList.csv."""
-    validated = Path(data.validated) / data.dataset / "FileList.csv"
-    return validated if validated.is_file() else Path(data.root) / data.dataset / "FileList.csv"
-
-
-def video_file(dataset_dir: Path, name: str) -> Path:
-    """A manifest FileName's video: EchoNet names carry no extension (`Videos/<name>.avi`)."""
-    suffixed = Path(name).suffix.lower() in (".avi", ".mp4", ".dcm")
-    return Path(dataset_dir) / "Videos" / (name if suffixed else f"{name}.avi")
 
 
 def build_clip_cache(
@@ -46,7 +35,7 @@ def build_clip_cache(
     """Decode every video of the manifest (default FileList.csv) once into `cache_dir/<FileName>.npy`
     (uint8 [T, H, W]). Videos already cached with the same size are skipped; returns the manifest rows."""
     dataset_dir, cache_dir = Path(dataset_dir), Path(cache_dir)
-    table = pd.read_csv(manifest or dataset_dir / "FileList.csv")
+    table = pd.read_csv(manifest or file_list(dataset_dir))
     cache_dir.mkdir(parents=True, exist_ok=True)
     index_path = cache_dir / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
@@ -143,9 +132,12 @@ class EchoDataModule(L.LightningDataModule):
         super().__init__()
         self.data, self.aug, self.seed, self.splits = data, aug, seed, splits
         self.steps_per_epoch = steps_per_epoch
-        self.dataset_dir = Path(data.root) / data.dataset
-        self.cache_dir = Path(data.cache) / data.dataset
-        self.manifest = manifest_path(data)
+        layout = DataLayout.from_data(data)
+        self.dataset_dir, self.cache_dir, self.manifest = (
+            layout.dataset_dir,
+            layout.cache_dir,
+            layout.manifest,
+        )
 
     def prepare_data(self) -> None:
         build_clip_cache(self.dataset_dir, self.cache_dir, manifest=self.manifest)

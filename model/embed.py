@@ -27,11 +27,11 @@ def load_encoder(config: PretrainConfig, weights: str | Path | None) -> VideoViT
 
 @torch.no_grad()
 def embed_videos(
-    encoder: VideoViT, config: PretrainConfig, dataset_dir: Path, cache_dir: Path, clips_per_video: int = 3,
+    encoder: VideoViT, config: PretrainConfig, dataset_dir: Path, cache_dir: Path, clips_per_video: int,
     on_progress: Callable[[int, int], None] | None = None, manifest: Path | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:  # fmt: skip
     """Tokens [V, C, N, D] (float16) of every video of the manifest (default the dataset's FileList.csv;
-    pipelines pass `manifest_path(config.data)`, the validated one), and the manifest rows."""
+    pipelines pass the layout's manifest, the validated one), and the manifest rows."""
     table = build_clip_cache(dataset_dir, cache_dir, manifest=manifest)
     d = config.data
     span = d.frames * d.frame_step

@@ -81,14 +81,16 @@ class LinearProbe(nn.Module):
 
 @dataclass(frozen=True)
 class ProbeSpec:
-    kind: str = "attentive"  # or "linear"
-    depth: int = 1
-    heads: int = 4
-    epochs: int = 20
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    batch_size: int = 32
-    time_steps: int = 0  # > 0: temporal-contrast input over this many token time steps (AttentiveProbe)
+    """How a probe is built and trained (params.yaml `probe:` through ProbeConfig.spec)."""
+
+    kind: str  # "attentive" or "linear"
+    depth: int
+    heads: int
+    epochs: int
+    lr: float
+    weight_decay: float
+    batch_size: int
+    time_steps: int  # > 0: temporal-contrast input over this many token time steps (AttentiveProbe)
 
 
 def build_probe(spec: ProbeSpec, width: int, out: int) -> nn.Module:
@@ -99,23 +101,24 @@ def build_probe(spec: ProbeSpec, width: int, out: int) -> nn.Module:
 
 
 def fit_probe(
-    tokens: np.ndarray, target: np.ndarray, task: str, spec: ProbeSpec = ProbeSpec(), seed: int = 0
-) -> tuple[nn.Module, dict]:
+    tokens: np.ndarray, target: np.ndarray, kind: str, spec: ProbeSpec, seed: int, classes: int = 0
+) -> tuple[nn.Module, float | None, float | None]:
     """Train a probe on cached tokens [V, C, N, D] (C clips per video; one drawn per video per epoch).
 
-    task: "regression" (target z-scored inside, returned stats undo it) or "classification" (int labels).
-    Returns the probe and {"mean", "std", "classes"} needed to predict."""
+    kind: "regression" (the target is z-scored inside; the returned mean and std undo it) or
+    "classification" (int labels in [0, classes)). Returns the probe and the target mean and std (None
+    for a classifier)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     v, c, _, d = tokens.shape
-    if task == "regression":
+    mean = std = None
+    if kind == "regression":
         mean, std = float(target.mean()), float(target.std() + 1e-6)
         y = torch.tensor((target - mean) / std, dtype=torch.float32)[:, None]
-        out, loss_fn, stats = 1, nn.SmoothL1Loss(), {"mean": mean, "std": std}
+        out, loss_fn = 1, nn.SmoothL1Loss()
     else:
-        classes = int(target.max()) + 1
         y = torch.tensor(target, dtype=torch.long)
-        out, loss_fn, stats = classes, nn.CrossEntropyLoss(), {"classes": classes}
+        out, loss_fn = max(classes, int(target.max()) + 1), nn.CrossEntropyLoss()
     device = probe_device()
     probe = build_probe(spec, d, out).to(device)
     optimizer = torch.optim.AdamW(probe.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
@@ -134,7 +137,7 @@ def fit_probe(
             loss.backward()
             optimizer.step()
             scheduler.step()
-    return probe.cpu().eval(), stats
+    return probe.cpu().eval(), mean, std
 
 
 def probe_device() -> torch.device:
@@ -143,8 +146,9 @@ def probe_device() -> torch.device:
 
 
 @torch.no_grad()
-def predict(probe: nn.Module, tokens: np.ndarray, stats: dict) -> np.ndarray:
-    """Clip-averaged predictions: EF in its units for regression, class probabilities otherwise."""
+def predict_raw(probe: nn.Module, tokens: np.ndarray) -> np.ndarray:
+    """Raw probe outputs of every clip of tokens [V, C, N, D]: [V, C, out] (no denormalisation: that is
+    model.probe_artifact.ProbeArtifact.outputs, the one place it happens)."""
     v, c, n, d = tokens.shape
     flat = np.asarray(tokens).reshape(v * c, n, d)
     device = probe_device()
@@ -154,10 +158,7 @@ def predict(probe: nn.Module, tokens: np.ndarray, stats: dict) -> np.ndarray:
         for i in range(0, v * c, 256)
     ]
     probe.cpu()
-    outs = torch.cat(chunks).reshape(v, c, -1)
-    if "classes" in stats:
-        return outs.softmax(-1).mean(1).numpy()
-    return (outs.mean(1)[:, 0] * stats["std"] + stats["mean"]).numpy()
+    return torch.cat(chunks).reshape(v, c, -1).numpy()
 
 
 def regression_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:

@@ -16,8 +16,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from config.layout import DataLayout
 from model.config import PretrainConfig
-from model.data import ClipDataset, EchoDataModule, manifest_path
+from model.data import ClipDataset, EchoDataModule
 from model.jepa import build_encoder
 from model.pretrain_module import PretrainModule, transformer_flops
 from model.probes import AttentiveProbe
@@ -27,16 +28,15 @@ from model.vision_transformer import _init_weights
 def label_table(config: PretrainConfig) -> tuple[pd.DataFrame, list[str], float, float]:
     """The TRAIN rows of the run's manifest (all of them: the view head learns from studies without an EF
     label too), the view names, and the EF mean and std of the labelled ones."""
-    table = pd.read_csv(manifest_path(config.data))
+    manifest = DataLayout.from_data(config.data).manifest
+    table = pd.read_csv(manifest)
     if "Split" in table:
         table = table[table.Split.astype(str).str.upper() == "TRAIN"]
     ef = (
         pd.to_numeric(table["EF"], errors="coerce") if "EF" in table else pd.Series(np.nan, index=table.index)
     )
     if ef.notna().sum() < 2:
-        raise ValueError(
-            f"{manifest_path(config.data)}: fewer than 2 TRAIN studies with an EF label to supervise on"
-        )
+        raise ValueError(f"{manifest}: fewer than 2 TRAIN studies with an EF label to supervise on")
     table = table.assign(EF=ef)
     views = sorted(table.View.astype(str).unique()) if "View" in table else ["A4C"]
     return table, views, float(ef.mean()), float(ef.std() + 1e-6)

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import lightning as L
 import pandas as pd
-import yaml
 
 from model.config import PretrainConfig
 from model.data import EchoDataModule
@@ -64,7 +63,7 @@ def pretrain(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    config.write(out / "config.yaml")  # the resolved model sections this run used
     if config.trainer.strategy == "ddp_spawn":
         _share_through_files()
     module = build_module(config)

@@ -16,11 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from monitoring.config import read_params
-
 REFERENCE_FILE = "reference.parquet"
-DEFAULT_LOG = "data/production"
-DEFAULT_LEDGER = "registry/ledger.jsonl"
+EVALUATION_FILE = "evaluation.json"
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([hd])$")  # "36h", "7d": before --until
 
 
@@ -39,12 +36,7 @@ class Reference:
     frame: pd.DataFrame
     model_version: str
     source: str  # the bento tag or the file it came from
-    evaluated_ef_mae: float | None = None  # the model's test EF MAE (evaluation.json), when packaged with it
-
-
-def production_log_root(params: Path | str) -> Path:
-    """`serving.production_log` of the params file (Interfaces' default data/production)."""
-    return Path((read_params(params).get("serving") or {}).get("production_log") or DEFAULT_LOG)
+    evaluated_ef_mae: float | None = None  # the served model's TEST EF MAE, from its packaged evaluation.json
 
 
 def read_reference(path: Path, model_version: str = "unknown") -> Reference:
@@ -55,12 +47,26 @@ def read_reference(path: Path, model_version: str = "unknown") -> Reference:
     return Reference(check_columns(pd.read_parquet(path), f"reference {path}"), model_version, str(path))
 
 
-def production_reference(params: Path | str) -> Reference:
-    """The reference packaged with the production model of `release.ledger` (release.model_name's store)."""
+def packaged_ef_mae(model_dir: Path) -> float | None:
+    """The EF MAE in a packaged model's own evaluation.json: what the served probes scored on TEST (the
+    delayed-label baseline), None when the model carries no measured EF MAE."""
+    import json
+
+    from evaluation.results import dig, measured
+
+    path = Path(model_dir) / EVALUATION_FILE
+    if not path.is_file():
+        return None
+    value = dig(json.loads(path.read_text()), "metrics", "ef_mae")
+    return float(value) if measured(value) else None
+
+
+def production_reference(ledger_path: Path) -> Reference:
+    """The reference packaged with the production model of the release ledger at `ledger_path`."""
     from release.ledger import Ledger
     from release.package import PackageError, production_model
 
-    ledger_path = Path((read_params(params).get("release") or {}).get("ledger") or DEFAULT_LEDGER)
+    ledger_path = Path(ledger_path)
     try:
         model = production_model(Ledger(ledger_path))
     except PackageError as exc:
@@ -74,12 +80,11 @@ def production_reference(params: Path | str) -> Reference:
     if not path.is_file():
         raise MonitoringError(f"production model {model.tag} has no {REFERENCE_FILE}; repackage it")
     metadata = model.info.metadata
-    mae = metadata.get("ef_mae.mean", metadata.get("ef_mae"))
     return Reference(
         check_columns(pd.read_parquet(path), f"reference {model.tag}/{REFERENCE_FILE}"),
         str(metadata.get("model_version") or model.tag.version),
         str(model.tag),
-        float(mae) if isinstance(mae, int | float) else None,
+        packaged_ef_mae(Path(model.path)),
     )
 
 

@@ -3,7 +3,7 @@ delayed-label accuracy, reports, dashboard runs and the alert decision (no prefe
 wraps this and emits the event).
 
     from monitoring.run import run_monitoring
-    result = run_monitoring(since="2026-11-28", until="2026-11-29")      # params.yaml's sections
+    result = run_monitoring(load_params(), since="2026-11-28", until="2026-11-29")
     result.alert, result.reasons, result.event_payload()
 """
 
@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from monitoring.config import MonitoringConfig, load_monitoring_config, read_params
+from config.params import Params
+from features.config import FeatureConfig
+from monitoring.config import MonitoringConfig
 from monitoring.data import (
     InsufficientWindow,
     MonitoringError,
     Reference,
     check_columns,
-    production_log_root,
     production_reference,
     read_current,
     read_production_log,
@@ -129,17 +130,15 @@ def _model_rows(rows: pd.DataFrame, reference: Reference) -> tuple[pd.DataFrame,
     return mine, version, [f"{dropped} rows of other model versions left out"] if dropped else []
 
 
-def _labels(predictions: pd.DataFrame, params: Path | str, features_root: Path | None) -> pd.DataFrame:
+def _labels(predictions: pd.DataFrame, features: FeatureConfig, features_root: Path | None) -> pd.DataFrame:
     """EF labels known now for the predicted studies, from the store of params' `features:` section."""
-    features = read_params(params).get("features") or {}
-    root = Path(features_root or features.get("root") or "data/features")
-    return read_ef_labels(root, predictions.get("study_id", []), project=features.get("project", "echojepa"))
+    root = Path(features_root or features.root)
+    return read_ef_labels(root, predictions.get("study_id", []), project=features.project)
 
 
 def run_monitoring(
-    config: MonitoringConfig | None = None,
+    params: Params,
     *,
-    params: Path | str = "params.yaml",
     since: str | datetime | None = None,
     until: str | datetime | None = None,
     current: Sequence[Path] | None = None,
@@ -148,16 +147,18 @@ def run_monitoring(
     features_root: Path | None = None,
     dashboard: bool = True,
 ) -> MonitoringResult:
-    """Monitor one window. Sections other than `monitoring:` (release.ledger, serving.production_log,
-    features.root) come from `params` unless given here.
+    """Monitor one window with the `monitoring:` section of `params`; the reference is the production
+    model's (release.ledger) and the window is read from serving.production_log, unless given here.
 
     Raises:
         MonitoringError: no production model/reference, an unreadable or empty window (one line).
         InsufficientWindow: fewer rows than monitoring.min_window (nothing is claimed).
     """
-    config = config or load_monitoring_config(params)
-    reference = read_reference(reference_path) if reference_path else production_reference(params)
-    log_root = Path(log_root or production_log_root(params))
+    config = params.monitoring
+    reference = (
+        read_reference(reference_path) if reference_path else production_reference(params.release.ledger)
+    )
+    log_root = Path(log_root or params.serving.production_log)
     rows, start, end = _window(current, since, until, config, log_root)
     where = ", ".join(map(str, current)) if current else str(log_root)
     span = f"{start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC"
@@ -193,7 +194,7 @@ def run_monitoring(
         if current
         else read_production_log(log_root, end - timedelta(days=config.label_lookback_days), end)
     )
-    joined = join_labels(lookback, _labels(lookback, params, features_root))
+    joined = join_labels(lookback, _labels(lookback, params.features, features_root))
     accuracy = label_accuracy(joined, len(lookback), reference.evaluated_ef_mae, config)
     snapshots = {"drift": snapshot}
     if not joined.empty:

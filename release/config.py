@@ -17,13 +17,11 @@ class ReleaseConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    reviewers: list[str] = Field(
-        default_factory=list, description="allow-list; empty = anyone but the initiator"
-    )
-    approval_timeout_hours: float = Field(72.0, gt=0, description="then the candidate expires")
-    model_name: str = Field("echojepa", min_length=1, description="BentoML model name")
-    ledger: Path = Field(Path("registry/ledger.jsonl"), description="the release ledger")
-    export_s3_url: str | None = Field(None, description="s3:// prefix to export each packaged model to")
+    reviewers: list[str] = Field(description="allow-list; empty = anyone but the initiator")
+    approval_timeout_hours: float = Field(gt=0, description="then the candidate expires")
+    model_name: str = Field(min_length=1, description="BentoML model name")
+    ledger: Path = Field(description="the release ledger")
+    export_s3_url: str | None = Field(description="s3:// prefix to export each packaged model to")
 
     @property
     def allow_list(self) -> tuple[str, ...] | None:

@@ -4,8 +4,9 @@ Order of `package_candidate` (one exclusive ledger lock around steps 3-6, so the
 1. the candidate must be `approved` (DecisionError otherwise: gates failed, pending, rejected, expired,
    already packaged);
 2. the run's files are staged in a temp dir: encoder.pt (required; its sha256 must equal the candidate's
-   `weights_sha256`), target_encoder.pt, config.yaml, probes/*.pt when present, evaluation.json (copied from
-   run_dir, else written from `evaluation`) and reference.parquet (the monitoring reference);
+   `weights_sha256`), target_encoder.pt, config.yaml, probes/<task>/seed-<n>.pt (the served ensembles),
+   evaluation.json (copied from run_dir, else written from `evaluation`) and reference.parquet (the
+   monitoring reference the evaluation wrote);
 3. the ledger must verify, including every `ledger_head` already stored in the model store (no truncation);
 4. `packaged` (bento tag + sha256 of every file) and `promoted` are *staged*: their hashes are now fixed;
 5. the model is created in the store with `metadata.ledger_head` = the hash of the staged `promoted` line
@@ -83,11 +84,11 @@ def _stage_files(run_dir: Path, evaluation: dict, reference: pd.DataFrame, dest:
             shutil.copy2(run_dir / name, dest / name)
     if not (dest / "evaluation.json").exists():
         (dest / "evaluation.json").write_text(canonical_json(evaluation) + "\n", encoding="utf-8")
-    probes = sorted((run_dir / "probes").glob("*.pt")) if (run_dir / "probes").is_dir() else []
-    if probes:
-        (dest / "probes").mkdir()
-        for probe in probes:
-            shutil.copy2(probe, dest / "probes" / probe.name)
+    # every served probe: probes/<task>/seed-<n>.pt (the training frame beside them stays behind)
+    for probe in sorted((run_dir / "probes").glob("*/seed-*.pt")) if (run_dir / "probes").is_dir() else []:
+        target = dest / probe.relative_to(run_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(probe, target)
     try:
         reference.to_parquet(dest / REFERENCE_FILE, index=False)
     except Exception as exc:

@@ -65,7 +65,7 @@ class FeastSink:
         store = open_store(self.config.root_path(), self.config.project)
         if PRODUCTION_PUSH not in {s.name for s in store.list_data_sources()}:
             wanted = {"request", PRODUCTION_PUSH, PRODUCTION_VIEW}
-            store.apply([o for o in definitions((), self.config) if o.name in wanted])
+            store.apply([o for o in definitions(self.config) if o.name in wanted])
             log.info("feature store %s: registered the production push source", self.config.root)
         return store
 

@@ -1,6 +1,7 @@
 """The files of a servable model directory, as `release.package` stores them: encoder.pt, config.yaml (the
-pretraining config) and probes/<task>.pt for the served tasks `ef` and `view` (written by
-`model.probe_eval.save_probes`: state_dict, target stats, class names, probe spec, token width).
+pretraining config) and probes/<task>/seed-<n>.pt for the served tasks `ef` and `view` — every seed of the
+probe stage's 100 % probes, served as an ensemble (model.probe_artifact), exactly the files the evaluation
+gated (their sha256 is in evaluation.json's `probes`).
 
 `write_untrained_model` writes a directory of the same layout with random weights, for speed
 measurements at presets that were never trained (benchmarks) and for smoke tests.
@@ -8,27 +9,15 @@ measurements at presets that were never trained (benchmarks) and for smoke tests
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import yaml
-from torch import nn
 
-from model.config import PretrainConfig, load_config
-from model.probes import ProbeSpec, build_probe
+from model.config import PretrainConfig, ProbeConfig, token_time_steps
+from model.probe_artifact import ProbeArtifact, ProbeEnsemble
+from model.probes import build_probe
 
 SERVED_TASKS = ("ef", "view")
-
-
-@dataclass(frozen=True)
-class Head:
-    """One served probe: the module, its target statistics and (view) its class names."""
-
-    task: str
-    module: nn.Module
-    stats: dict
-    classes: tuple[str, ...]
 
 
 class ModelFilesError(ValueError):
@@ -39,55 +28,41 @@ def load_model_config(model_dir: Path) -> PretrainConfig:
     path = Path(model_dir) / "config.yaml"
     if not path.is_file():
         raise ModelFilesError(f"{path}: missing; the model directory holds no pretraining config")
-    return load_config(path)
+    return PretrainConfig.from_file(path)
 
 
-def load_head(path: Path) -> Head:
-    """A probe saved by `save_probes`, rebuilt from its spec and width, in eval mode."""
-    if not path.is_file():
-        raise ModelFilesError(
-            f"{path}: missing; fit the served probes with `echojepa probe EMBEDDINGS --save-probes-to "
-            f"{path.parent}` before packaging"
-        )
-    item = torch.load(path, map_location="cpu", weights_only=True)
-    spec = ProbeSpec(**item["spec"])
-    stats = dict(item["stats"])
-    module = build_probe(spec, int(item["width"]), int(stats.get("classes", 1)))
-    module.load_state_dict(item["state_dict"])
-    return Head(path.stem, module.eval(), stats, tuple(item.get("classes") or ()))
-
-
-def load_heads(model_dir: Path) -> dict[str, Head]:
-    """The EF and view heads of a model directory."""
-    heads = {task: load_head(Path(model_dir) / "probes" / f"{task}.pt") for task in SERVED_TASKS}
-    if len(heads["view"].classes) < 2:
-        raise ModelFilesError(f"{model_dir}/probes/view.pt: a view probe needs two or more class names")
+def load_heads(model_dir: Path) -> dict[str, ProbeEnsemble]:
+    """The EF and view ensembles of a model directory (ModelFilesError naming what is missing)."""
+    heads = {}
+    for task in SERVED_TASKS:
+        folder = Path(model_dir) / "probes" / task
+        try:
+            heads[task] = ProbeEnsemble.load_dir(folder)
+        except ValueError as exc:
+            raise ModelFilesError(
+                f"{exc}; the probe stage (`echojepa probe`) writes the served probes"
+            ) from None
     return heads
 
 
 def write_untrained_model(
-    out_dir: Path,
-    config: PretrainConfig,
-    views: tuple[str, ...] = ("A4C", "A2C", "PLAX", "PSAX", "SUBCOSTAL"),
+    out_dir: Path, config: PretrainConfig, probe: ProbeConfig, views: tuple[str, ...]
 ) -> Path:
     """A model directory with randomly initialised encoder and probes (same layout and shapes as a trained
-    one): encoder.pt, config.yaml, probes/ef.pt, probes/view.pt."""
+    one, one seed per task): encoder.pt, config.yaml, probes/ef/seed-0.pt, probes/view/seed-0.pt."""
     from model.embed import load_encoder
 
     out = Path(out_dir)
-    (out / "probes").mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     encoder = load_encoder(config, None)
     torch.save(encoder.state_dict(), out / "encoder.pt")
-    (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    spec = ProbeSpec(time_steps=config.data.frames // config.model.tubelet)  # as `echojepa probe` trains
-    for task, classes, stats in (
-        ("ef", [], {"mean": 55.0, "std": 12.0}),
-        ("view", list(views), {"classes": len(views)}),
-    ):
-        probe = build_probe(spec, encoder.width, int(stats.get("classes", 1)))
-        item = {
-            "state_dict": probe.state_dict(), "stats": stats, "classes": classes, "spec": spec.__dict__,
-            "width": encoder.width,
-        }  # fmt: skip
-        torch.save(item, out / "probes" / f"{task}.pt")
+    config.write(out / "config.yaml")
+    spec = probe.spec(time_steps=token_time_steps(config))  # as the probe stage trains
+    for task, classes in (("ef", ()), ("view", tuple(views))):
+        module = build_probe(spec, encoder.width, max(1, len(classes)))
+        stats = {"target_mean": 55.0, "target_std": 12.0} if task == "ef" else {"class_names": classes}
+        artifact = ProbeArtifact.from_module(
+            task, module, spec, encoder.width, seed=0, train_examples=0, **stats
+        )
+        artifact.save(out / "probes" / task / "seed-0.pt")
     return out

@@ -20,9 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from config import PARAMS_FILE
 from model.data import MEAN, STD
 from model.embed import load_encoder
 from serving.clips import ClipOutputs, cut_clips
+from serving.config import ServingSettings
 from serving.errors import BadInput
 from serving.inputs import InputLimits, decode_video, measure_quality, quality_report
 from serving.model_files import load_heads, load_model_config
@@ -41,39 +43,36 @@ class Prepared:
 
 
 class Predictor:
-    """A loaded model directory (encoder.pt, config.yaml, probes/ef.pt, probes/view.pt) and its limits.
+    """A loaded model directory (encoder.pt, config.yaml, probes/<task>/seed-<n>.pt) and its limits.
 
     Args:
         model_dir: the model's files (a BentoML model's path, or a run folder).
+        settings: the params file's serving settings (input limits, clips per video, torch threads).
         model_version: reported with every prediction (default: the folder's name).
-        limits: input limits; a video past them raises BadInput.
-        clips_per_video: evenly spaced clips whose outputs are averaged.
-        torch_threads: intra-op threads for the forward pass; sets torch's process-wide setting
-            (0: leave it, torch's default is every core).
+        limits: input limits other than the settings' (tests); a video past them raises BadInput.
     """
 
     def __init__(
         self,
         model_dir: str | Path,
+        settings: ServingSettings,
         *,
         model_version: str | None = None,
         limits: InputLimits | None = None,
-        clips_per_video: int = 3,
-        torch_threads: int = 0,
     ) -> None:
         self.model_dir = Path(model_dir)
         self.model_version = model_version or self.model_dir.name
-        self.limits = limits or InputLimits()
-        self.clips_per_video = clips_per_video
-        if torch_threads:
-            torch.set_num_threads(torch_threads)
+        self.limits = limits or InputLimits.from_config(settings.serving)
+        self.clips_per_video = settings.clips_per_video
+        if settings.serving.torch_threads:  # sets torch's process-wide setting (0: leave it, every core)
+            torch.set_num_threads(settings.serving.torch_threads)
         self.config = load_model_config(self.model_dir)
         self.encoder = load_encoder(self.config, self.model_dir / "encoder.pt")
         self.heads = load_heads(self.model_dir)
-        self.views = self.heads["view"].classes
+        self.views = self.heads["view"].class_names
 
     @classmethod
-    def from_production(cls, params: str | Path = "params.yaml") -> Predictor:
+    def from_production(cls, params: str | Path = PARAMS_FILE) -> Predictor:
         """The production model of the release ledger that `params` names, with serving's limits.
 
         Raises:
@@ -85,11 +84,7 @@ class Predictor:
 
         settings = load_serving_settings(params)
         model_dir, version = resolve_production(settings)
-        cfg = settings.serving
-        return cls(
-            model_dir, model_version=version, limits=InputLimits.from_config(cfg),
-            clips_per_video=cfg.clips_per_video, torch_threads=cfg.torch_threads,
-        )  # fmt: skip
+        return cls(model_dir, settings, model_version=version)
 
     @property
     def clip_shape(self) -> tuple[int, int, int]:
@@ -133,10 +128,10 @@ class Predictor:
 
     @torch.inference_mode()
     def heads_of(self, tokens: torch.Tensor) -> ClipOutputs:
-        """Per-clip EF, view probabilities and pooled embedding from tokens [B, N, D]."""
-        ef_head, view_head = self.heads["ef"], self.heads["view"]
-        ef = ef_head.module(tokens)[:, 0] * ef_head.stats["std"] + ef_head.stats["mean"]
-        probs = view_head.module(tokens).softmax(-1)
+        """Per-clip EF, view probabilities (each the mean of its ensemble's probes) and pooled embedding
+        from tokens [B, N, D]."""
+        ef = self.heads["ef"].clip_outputs(tokens)
+        probs = self.heads["view"].clip_outputs(tokens)
         return ClipOutputs(ef.numpy(), probs.numpy(), tokens.mean(1).numpy().astype(np.float32))
 
     def encode(self, clips: np.ndarray) -> ClipOutputs:

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from serving.config import ServingSettings
 from serving.errors import NO_MODEL
 from serving.feast_sink import FeastSink
-from serving.inputs import InputLimits
 from serving.predictor import Predictor
 from serving.production import production_tag, resolve_production
 from serving.production_log import ProductionLog
@@ -62,14 +61,10 @@ class ServingRuntime:
 
     def load(self) -> bool:
         """Load the model the ledger names as production; False (and the reason kept) when none loads."""
-        cfg = self.settings.serving
         try:
             tag = production_tag(self.settings)
             model_dir, version = resolve_production(self.settings)
-            predictor = Predictor(
-                model_dir, model_version=version, limits=InputLimits.from_config(cfg),
-                clips_per_video=cfg.clips_per_video, torch_threads=cfg.torch_threads,
-            )  # fmt: skip
+            predictor = Predictor(model_dir, self.settings, model_version=version)
         except Exception as exc:  # a corrupt checkpoint (RuntimeError, KeyError) must not stop the worker
             reason = getattr(exc, "message", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
             if reason != self.unavailable_reason or self.predictor is not None:

@@ -17,14 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ultrasound.echonet import ECHONET_COLUMNS, PLATFORM_COLUMNS
 from ultrasound.simulator import FPS, Study, render_study, sample_ef, sample_study
 from ultrasound.video_io import write_avi
 
-# the nine columns of every EchoNet-Dynamic FileList.csv, then the platform's own (Interfaces: Datasets)
-ECHONET_COLUMNS = (
-    "FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split",
-)  # fmt: skip
-PLATFORM_COLUMNS = ("View", "PatientID", "Cohort", "Device", "StudyDate")
 FILELIST_COLUMNS = [*ECHONET_COLUMNS, *PLATFORM_COLUMNS]
 TRACING_COLUMNS = ["FileName", "X1", "Y1", "X2", "Y2", "Frame"]
 FACTOR_COLUMNS = ["FileName", "HeartRate", "EDFrame", "ESFrame", "PixelCm", "EFTarget"]

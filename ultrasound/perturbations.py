@@ -13,16 +13,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from ultrasound.geometry import estimate_sector_mask, sector_apex_and_span
-
-PERTURBATION_KINDS = (
-    "depth_attenuation",
-    "gaussian_shadow",
-    "gain_drift",
-    "dynamic_range",
-    "blur",
-    "sector_dropout",
-)
-SEVERITIES = ("low", "medium", "high")
+from ultrasound.kinds import PERTURBATION_KINDS, SEVERITIES
 
 # kind -> severity -> parameters; the first two are EchoJEPA's exact settings
 PARAMETERS: dict[str, dict[str, dict[str, float]]] = {

@@ -1,0 +1,171 @@
+"""The schema of reports/evaluation.json (pydantic, strict): every numeric field holds a number or a
+NotMeasured `{"value": null, "reason": "..."}`, never a string; gate rows carry their direction and whether
+they block. `write_report` checks every report against it before writing, and the tests check the files.
+
+    check_report(json.loads(Path("reports/evaluation.json").read_text()))   # ValueError naming the field
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class Unmeasured(_Strict):
+    value: None
+    reason: str = Field(min_length=1)
+
+
+class Summary(_Strict):
+    value: float  # the served ensemble's
+    mean: float  # the single probes', over seeds
+    std: float = Field(ge=0)
+
+
+Metric = Summary | Unmeasured
+Number = float | Unmeasured
+
+
+class FractionPoint(_Strict):
+    value: float
+    mean: float
+    std: float = Field(ge=0)
+    train_examples: int = Field(ge=0)
+    same_rows_as: str | None = None
+
+
+class Metrics(_Open):
+    ef_mae: Metric
+    ef_rmse: Metric
+    ef_r2: Metric
+    view_accuracy: Metric
+    view_macro_f1: Metric
+    robustness_mean_increase: Number
+    robustness_worst_increase: Number
+    pediatric_ef_mae: Metric
+    n_test: int = Field(ge=0)
+    n_test_labelled: int = Field(ge=0)
+    label_efficiency: dict[str, dict[str, FractionPoint]]
+
+
+class RandomInit(_Open):
+    ef_mae: Metric
+    ef_rmse: Metric
+    ef_r2: Metric
+    view_accuracy: Metric
+    view_macro_f1: Metric
+    label_efficiency: dict[str, dict[str, FractionPoint]]
+
+
+class MeanPredictor(_Strict):
+    ef_mae: Number
+    ef_rmse: float | None = None
+    train_mean: float | None = None
+    fit_on: str
+
+
+class Baselines(_Open):
+    random_init: RandomInit
+    mean_predictor: MeanPredictor
+
+
+class Gate(_Strict):
+    name: str
+    value: float | None
+    reason: str | None = None
+    threshold: float
+    direction: Literal["<=", ">="]
+    passed: bool
+    advisory: bool
+    blocks: bool
+    waived: dict[str, str] | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _reason_iff_unmeasured(self) -> Gate:
+        if (self.value is None) != (self.reason is not None):
+            raise ValueError("a gate has a reason exactly when its value is not measured")
+        if self.blocks != (not self.passed and not self.advisory):
+            raise ValueError("blocks must equal failed-and-not-advisory")
+        return self
+
+
+class ReducedEF(_Strict):
+    threshold: float
+    n: int
+    n_total: int
+    ef_mae: Metric
+    auroc: Metric
+    mean_predictor_ef_mae: float | None = None
+
+
+class Group(_Strict):
+    n: int
+    ef_mae: Summary
+
+
+class Subgroups(_Open):
+    reduced_ef: ReducedEF | dict[str, Unmeasured]
+    device: dict[str, Group] | Unmeasured | None = None
+    cohort: dict[str, Group] | Unmeasured | None = None
+
+
+class Setting(_Strict):
+    kind: str
+    severity: str
+    ef_mae: Summary
+    relative_increase: float
+
+
+class Robustness(_Strict):
+    clean_ef_mae: Summary
+    settings: list[Setting]
+    mean_increase: Number
+    worst_increase: Number
+    worst_setting: str | None = None
+
+
+class Pediatric(_Strict):
+    dataset: str
+    n: int
+    ef_mae: Summary
+    mean_predictor_ef_mae: float | None = None
+
+
+class EvaluationReport(_Open):
+    metrics: Metrics
+    baselines: Baselines
+    subgroups: Subgroups
+    robustness: Robustness | Unmeasured
+    pediatric: Pediatric | Unmeasured
+    gates: list[Gate]
+    probes: dict[str, str]  # "ef/seed-0.pt" -> sha256 of the packaged, served file
+    test_set: dict[str, int | str]
+    data_version: str
+    model_version: str
+
+    @model_validator(mode="after")
+    def _hashes(self) -> EvaluationReport:
+        for name, digest in self.probes.items():
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ValueError(f"probes.{name}: not a sha256 hex digest")
+        return self
+
+
+def check_report(report: dict) -> EvaluationReport:
+    """Validate an evaluation report (its JSON form); ValueError naming the first bad field."""
+    try:
+        return EvaluationReport.model_validate(report)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"evaluation report: {where}: {first['msg']}") from None
