@@ -11,14 +11,14 @@ from pathlib import Path
 
 import torch
 
-from model.config import load_config
+from config.params import load_params
 from model.data import EchoDataModule
 from model.train import build_module
 
 
 def _step_seconds(overrides: dict, repeats: int = 6, warmup: int = 2) -> tuple[float, float]:
     """Median seconds of one optimiser step (forward, backward, AdamW, EMA) and its estimated FLOPs."""
-    config = load_config("params.yaml", overrides)
+    config = load_params("params.yaml", overrides).pretrain
     module = build_module(config)
     optimizer = torch.optim.AdamW([p for m in module.trainable_modules() for p in m.parameters()], lr=1e-4)
     d = config.data
@@ -38,7 +38,7 @@ def _step_seconds(overrides: dict, repeats: int = 6, warmup: int = 2) -> tuple[f
 
 
 def _pipeline_clips_per_s(batches: int = 30) -> float:
-    config = load_config("params.yaml")
+    config = load_params("params.yaml").pretrain
     data = EchoDataModule(config.data, config.data_aug, seed=0, steps_per_epoch=batches)
     data.prepare_data()
     data.setup()
@@ -56,7 +56,7 @@ def run() -> dict:
         out["pipeline_clips_per_s"] = round(_pipeline_clips_per_s(), 1)
     for method in ("jepa", "videomae"):
         seconds, flops = _step_seconds({"optimization.method": method})
-        batch = load_config("params.yaml").data.batch_size
+        batch = load_params("params.yaml").pretrain.data.batch_size
         out[f"{method}_tiny"] = {
             "step_s": round(seconds, 3),
             "clips_per_s": round(batch / seconds, 1),

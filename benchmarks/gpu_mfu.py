@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from model.config import load_config
+from config.params import load_params
 from model.train import build_module
 
 PEAK_BF16_DENSE = {"H200": 989e12, "H100": 989e12, "A100": 312e12}  # vendor dense bf16 tensor-core peaks
@@ -33,7 +33,7 @@ def main() -> None:
         "model.preset": "large", "data.frames": 16, "data.resolution": 224, "data.batch_size": args.batch,
         "model.predictor_width": 384, "model.predictor_depth": 12, "model.predictor_heads": 12,
     }  # fmt: skip
-    config = load_config("params.yaml", overrides)
+    config = load_params("params.yaml", overrides).pretrain
     module = build_module(config).cuda()
     params = [p for m in module.trainable_modules() for p in m.parameters()]
     optimizer = torch.optim.AdamW(params, lr=1e-4, fused=True)

@@ -57,6 +57,9 @@ def list_candidates(*, params: Path = PARAMS_FILE) -> None:
     from rich.measure import Measurement
     from rich.table import Table
 
+    from evaluation.gates import rows
+    from evaluation.results import render
+
     ledger = release_ledger(params)
     candidates = ledger.candidates()
     if not candidates:
@@ -64,9 +67,9 @@ def list_candidates(*, params: Path = PARAMS_FILE) -> None:
         return
     table = Table("candidate", "state", "model version", "initiator", *KEY_GATES, "gates", "decided by")
     for c in candidates:
-        gates = {g.get("name"): g for g in c.get("gates", [])}
-        shown = [_number(gates[name]["value"]) if name in gates else "—" for name in KEY_GATES]
-        passed = sum(1 for g in gates.values() if g.get("passed") is True)
+        gates = {g.name: g for g in rows(c.get("gates", []))}
+        shown = [render(gates[name].value) if name in gates else "—" for name in KEY_GATES]
+        passed = sum(1 for g in gates.values() if g.passed)
         decision = c.get("decision") or {}
         table.add_row(
             c["candidate_id"], c["state"], str(c["model_version"]), str(c.get("initiator") or ""),
@@ -88,7 +91,8 @@ def show(candidate_id: str, *, params: Path = PARAMS_FILE) -> None:
     params
         Parameter file (release.ledger: the ledger file).
     """
-    from evaluation.gates import result_label
+    from evaluation.gates import rows
+    from evaluation.results import render
     from release.package import flat_metrics
 
     ledger = release_ledger(params)
@@ -101,9 +105,8 @@ def show(candidate_id: str, *, params: Path = PARAMS_FILE) -> None:
     shown = f"{prod['model_version']} ({prod['candidate_id']})" if prod else "none yet"
     print(f"  production: {shown}")
     print("gates:")
-    for g in c.get("gates", []):
-        mark = result_label(g)
-        print(f"  {mark}  {g['name']}: {_number(g['value'])} (threshold {_number(g['threshold'])})")
+    for g in rows(c.get("gates", [])):
+        print(f"  {g.label}  {g.name}: {render(g.value)} ({g.direction} {g.threshold:.4g})")
     print("metrics (candidate, production):")
     mine, theirs = flat_metrics(c.get("metrics", {})), flat_metrics(prod["metrics"]) if prod else {}
     for key in sorted(mine):

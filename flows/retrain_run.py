@@ -8,6 +8,12 @@ from prefect.context import FlowRunContext
 
 from flows.approval import Verdict
 
+# what the reviewer sees above the decision form (the model card has everything)
+HEADLINE_METRICS = (
+    "ef_mae", "ef_rmse", "ef_r2", "view_accuracy", "view_macro_f1", "robustness_mean_increase",
+    "robustness_worst_increase", "pediatric_ef_mae", "n_test", "n_test_labelled",
+)  # fmt: skip
+
 
 def from_deployment() -> bool:
     """Whether the current flow run belongs to a deployment (it can then suspend, not just pause)."""
@@ -43,15 +49,15 @@ def tag_run(tag: str) -> None:
 
 def approval_form_text(candidate_id: str, report: dict, initiator: str) -> str:
     """The markdown above the UI's decision form."""
-    metrics = report.get("metrics", {})
-    flat = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
-    shown = "\n".join(f"| {k} | {v:.4g} |" for k, v in sorted(flat.items())) or "| (see the model card) | |"
-    from evaluation.gates import result_label
+    from evaluation.gates import rows
+    from evaluation.results import render
 
-    exceptions = [g for g in report.get("gates", []) if not g.get("passed")]
+    metrics = report.get("metrics", {})
+    headline = [k for k in HEADLINE_METRICS if k in metrics]
+    shown = "\n".join(f"| {k} | {render(metrics[k])} |" for k in headline) or "| (see the model card) | |"
+    exceptions = [g for g in rows(report.get("gates", [])) if not g.passed]
     listed = "\n".join(
-        f"- **{g['name']}** = {g['value']} (threshold {g['threshold']}): {result_label(g)}"
-        for g in exceptions
+        f"- **{g.name}** = {render(g.value)} ({g.direction} {g.threshold:.4g}): {g.label}" for g in exceptions
     )
     verdict = f"Gates passed except these (not blocking):\n\n{listed}" if exceptions else "All gates passed."
     return (

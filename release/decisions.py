@@ -40,13 +40,18 @@ def current_initiator(scheduled: bool = False) -> str:
 
 
 def _failed_gate_names(gates: list[dict]) -> list[str]:
-    failed = []
+    """Names of the blocking failed gates (GateResult.blocks: failed and not advisory)."""
+    from evaluation.gates import GateResult
+
+    results = []
     for i, gate in enumerate(gates):
         if not isinstance(gate, dict) or "passed" not in gate:
             raise DecisionError(f"gate {i} has no 'passed' field: {gate!r}"[:200])
-        if gate.get("passed") is not True and not gate.get("advisory"):  # advisory gates never block
-            failed.append(str(gate.get("name", f"gate-{i}")))
-    return failed
+        try:
+            results.append(GateResult.from_json(gate))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DecisionError(f"gate {i} is not a gate row ({exc}): {gate!r}"[:200]) from None
+    return [g.name for g in results if g.blocks]
 
 
 def register_candidate(
@@ -175,11 +180,7 @@ def record_expiry(ledger: Ledger, candidate_id: str, waited_s: float) -> dict:
 def _refuse_failed_gates(summary: dict[str, Any], what: str) -> None:
     """The gates recorded in the candidate's own registration line decide, not only a later `gates_failed`
     line: deleting that (last) line from an unsigned ledger must not make a failed candidate eligible."""
-    failed = [
-        g.get("name", "?")
-        for g in summary.get("gates") or []
-        if g.get("passed") is not True and not g.get("advisory")  # advisory gates never block
-    ]
+    failed = _failed_gate_names(summary.get("gates") or [])
     if failed:
         raise DecisionError(
             f"candidate {summary['candidate_id']} failed gate(s) {', '.join(failed)} at registration; "

@@ -3,7 +3,8 @@
 `build_packaged_model(root)` runs the platform's own steps at toy size, all under `root`:
 1. simulate an EchoNet-layout dataset (`dataset`, 32 videos);
 2. pretrain the tiny JEPA for a few steps (model.train.pretrain) into `run_dir`;
-3. embed every video with it and fit the served EF and view probes (model.probe_eval.save_probes);
+3. embed every video with it and fit the served EF and view probes through the one probe protocol
+   (evaluation.probe_protocol; one seed, saved as the run's probes/<task>/seed-0.pt);
 4. register a candidate with passing gates, approve it (reviewer "bob" ≠ initiator "alice") and package
    it with release.package.package_candidate into the BentoML store at `bento_home`, which makes it
    production in the ledger at `ledger`; the packaged reference.parquet holds the held-out (VAL, TEST)
@@ -14,7 +15,8 @@
    that ultrasound.perturbations kind at high severity, one AVI each).
 
 Use it from another process (a server): `subprocess.Popen(..., env=os.environ | model.env())`.
-Use it in-process: `Predictor(model.model_dir, model_version=model.model_version)`, or open the store
+Use it in-process: `Predictor(model.model_dir, model.settings(), model_version=model.model_version)`, or
+open the store
 with `with bento_store(model.bento_home): ...` (BentoML caches its store as a process-wide singleton).
 `build_packaged_model(root, preset="small", train=False)` packages an untrained model of another preset
 (speed benchmarks).
@@ -52,6 +54,12 @@ class PackagedModel:
     clean: tuple[Path, ...]
     perturbed: dict[str, Path]
 
+    def settings(self):
+        """The serving settings of this model's params file (input limits, clips per video)."""
+        from serving.config import load_serving_settings
+
+        return load_serving_settings(self.params)
+
     def env(self, params: Path | None = None) -> dict[str, str]:
         """Environment for a process that serves this model: its store, params file and salt."""
         return {
@@ -85,46 +93,50 @@ def write_params(out: Path, base: Path = REPO / "params.yaml", **sections: dict)
 
 
 def _train(root: Path, dataset: Path, preset: str, steps: int, train: bool):
-    from model.config import load_config
+    from config.params import load_params
     from model.train import pretrain
     from serving.model_files import write_untrained_model
 
     run = root / "models" / f"jepa-{preset}"
-    config = load_config(REPO / "params.yaml", {
+    params = load_params(REPO / "params.yaml", {
         "data.root": str(dataset.parent), "data.dataset": dataset.name, "data.cache": str(root / "cache"),
         "data.validated": str(root / "validated"), "data.batch_size": 4, "model.preset": preset,
         "optimization.steps": steps, "optimization.warmup": 1, "optimization.checkpoint_every": steps,
+        "probe.epochs": 5, "probe.batch_size": 16, "probe.seeds": [0], "probe.fractions": [1.0],
+        "probe.clips_per_video": 2,
     })  # fmt: skip
     if train:
-        pretrain(config, run, resume=False, progress=False)
+        pretrain(params.pretrain, run, resume=False, progress=False)
     else:
-        write_untrained_model(run, config)
-    return config, run
+        write_untrained_model(run, params.pretrain, params.probe, tuple(params.validation.views))
+    return params, run
 
 
-def _fit_probes(root: Path, config, run: Path, dataset: Path) -> float:
-    """Embed the dataset with the run's encoder, save the EF and view probes; returns the TEST EF MAE."""
+def _fit_probes(params, run: Path, dataset: Path) -> float:
+    """Embed the dataset with the run's encoder, save the EF and view probes as the probe stage does;
+    returns the served (ensemble) TEST EF MAE."""
+    from evaluation.probe_protocol import fit_protocol
     from model.config import token_time_steps
-    from model.embed import embed_videos, load_encoder, write_embeddings
-    from model.probe_eval import evaluate_probes, save_probes
-    from model.probes import ProbeSpec
+    from model.embed import embed_videos, load_encoder
 
+    config = params.pretrain
     encoder = load_encoder(config, run / "encoder.pt")
-    tokens, table = embed_videos(encoder, config, dataset, root / "cache" / dataset.name, clips_per_video=2)
-    embeddings = write_embeddings(tokens, table, root / "embeddings" / run.name)
-    spec = ProbeSpec(epochs=5, batch_size=16, time_steps=token_time_steps(config))  # as `echojepa probe`
-    results = evaluate_probes(embeddings, ("ef", "view"), (1.0,), (0,), spec)
-    save_probes(results["probes"], run / "probes", encoder.width, spec)
-    return float(results["tasks"]["ef"]["1"]["mae"]["mean"])
+    tokens, table = embed_videos(
+        encoder, config, dataset, Path(config.data.cache) / dataset.name, params.probe.clips_per_video
+    )
+    result = fit_protocol(tokens, table, params.probe, token_time_steps(config))
+    for task, ensemble in result.ensembles().items():
+        ensemble.save_dir(run / "probes" / task)
+    return float(result.tasks["ef"].metrics["mae"]["value"])
 
 
-def _reference(run: Path, version: str, dataset: Path) -> pd.DataFrame:
+def _reference(run: Path, version: str, dataset: Path, settings) -> pd.DataFrame:
     """Quality metrics, predictions and pooled embeddings of the held-out (VAL and TEST) videos."""
     from serving.predictor import Predictor
 
     table = pd.read_csv(dataset / "FileList.csv")
     held_out = table[table.Split.isin(["VAL", "TEST"])].FileName
-    predictor = Predictor(run, model_version=version)
+    predictor = Predictor(run, settings, model_version=version)
     rows = []
     for path in (dataset / "Videos" / f"{name}.avi" for name in held_out):
         result = predictor.predict(path.read_bytes(), path.name)
@@ -181,24 +193,29 @@ def build_packaged_model(
     dataset = root / "data" / "raw" / "sim"
     simulate_dataset(dataset, n_videos, seed=7, workers=2)
     videos = sorted((dataset / "Videos").glob("*.avi"))
-    config, run = _train(root, dataset, preset, steps, train)
-    ef_mae = _fit_probes(root, config, run, dataset) if train else 10.0
+    params, run = _train(root, dataset, preset, steps, train)
+    ef_mae = _fit_probes(params, run, dataset) if train else 10.0
     version = f"jepa-{preset}@{hashlib.sha256((run / 'encoder.pt').read_bytes()).hexdigest()[:12]}"
     ledger = root / "registry" / "ledger.jsonl"
-    tag = release_run(ledger, root / "bentoml", run, version, _reference(run, version, dataset), ef_mae)
-    params = write_params(
+    params_file = write_params(
         root / "params.yaml",
         release={"ledger": str(ledger)},
         serving={"production_log": str(root / "production")},
         features={"root": str(root / "features")},
         ingest={"salt_file": str(root / "secrets" / "salt")},
+        probe={"clips_per_video": params.probe.clips_per_video},
     )
+    from serving.config import load_serving_settings
+
+    reference = _reference(run, version, dataset, load_serving_settings(params_file))
+    tag = release_run(ledger, root / "bentoml", run, version, reference, ef_mae)
     with bento_store(root / "bentoml"):
         import bentoml
 
         model_dir = Path(bentoml.models.get(tag).path)
     return PackagedModel(
-        root=root, params=params, bento_home=root / "bentoml", ledger=ledger, tag=tag, model_version=version,
+        root=root, params=params_file, bento_home=root / "bentoml", ledger=ledger, tag=tag,
+        model_version=version,
         model_dir=model_dir, run_dir=run, dataset=dataset, clean=tuple(videos[:3]),
         perturbed=_samples(root, videos),
     )  # fmt: skip

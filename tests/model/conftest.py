@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from model.config import load_config
+from config.params import load_params
 from ultrasound.dataset import simulate_dataset
 
 
@@ -25,6 +25,6 @@ def fast_config(tiny_data: Path, tmp_path: Path):
             "data.frames": 8, "data.frame_step": 4, "data.resolution": 64, "data.batch_size": 4,
             "optimization.steps": 12, "optimization.warmup": 2, "optimization.checkpoint_every": 4,
         }  # fmt: skip
-        return load_config("params.yaml", base | overrides)
+        return load_params("params.yaml", base | overrides).pretrain
 
     return make
