@@ -183,7 +183,7 @@ def where_production(layout: RunLayout, production: ProductionOutcome) -> list[s
 
 
 def table(title: str, columns: tuple[str, ...], body: list[tuple[str, ...]]):
-    """A rich table of string rows (the last column right-aligned when it holds numbers)."""
+    """A rich table of string rows (a "seconds" column right-aligned, so the figures line up)."""
     from rich.table import Table
 
     out = Table(title=title)
