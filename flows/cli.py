@@ -79,7 +79,7 @@ def demo() -> None:
 
     The pipeline runs through `dvc repro` (params.yaml decides sizes; unchanged stages are reused).
     """
-    from flows.demo import run_demo
+    from demo.run import run_demo
 
     run_demo()
 

@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from flows.demo_release import echojepa, env_with
+from demo.shell import echojepa, env_with
 
 DEGRADATION = "gain_drift"  # what the demo's degraded traffic suffers from
 READY_WAIT_S = 180.0
@@ -26,17 +26,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(console, params: Path):
-    """`echojepa serve` on a free port; yields its base URL once /readyz answers 200; stops it after."""
+def serving(console, params_file: Path, log: Path):
+    """`echojepa serve` on a free port; yields its base URL once /readyz answers 200; stops it after.
+    The service's output goes to `log`."""
     import httpx
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = Path("reports/demo/serve.log")
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
         server = subprocess.Popen(
-            echojepa("serve", "--port", str(port), "--params", str(params)),
+            echojepa("serve", "--port", str(port), "--params", str(params_file)),
             env=env_with(),
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -66,13 +66,17 @@ def serving(console, params: Path):
                 server.kill()
 
 
-def traffic_videos(dataset: Path, count: int) -> list[Path]:
-    """Up to `count` TEST videos of the dataset (the model never trained on them)."""
+def held_out_videos(dataset: Path, count: int) -> list[Path]:
+    """Up to `count` TEST videos of the dataset (the model never trained on them), in manifest order."""
     import pandas as pd
 
-    table = pd.read_csv(dataset / "FileList.csv")
+    from ultrasound.echonet import file_list, video_file
+
+    table = pd.read_csv(file_list(dataset))
     names = table[table.Split.astype(str).str.upper() == "TEST"].FileName.astype(str).tolist()[:count]
-    return [dataset / "Videos" / f"{name}.avi" for name in names]
+    if not names:
+        raise ValueError(f"{file_list(dataset)}: no TEST videos to send")
+    return [video_file(dataset, name) for name in names]
 
 
 def degrade(videos: list[Path], out: Path, kind: str = DEGRADATION) -> list[Path]:

@@ -1,31 +1,26 @@
-"""The demo's release half: a local Prefect API, the retrain flow up to its approval wait, a reviewer's
-approval through the CLI, packaging; then the served model and production traffic.
+"""The demo's release step: a local Prefect API, the retrain flow up to its approval wait, a reviewer's
+approval through the CLI, packaging; and the retrain runs a drift event starts later.
 
-Everything runs as the subprocesses a person would start (`echojepa retrain`, `echojepa release approve`,
-`echojepa serve`), against a Prefect server on 127.0.0.1 that the demo starts when none answers, so the
-real wait / resume path and the real HTTP service are what the demo shows.
+What a person would do runs as the subprocesses they would start (`echojepa retrain`, `echojepa release
+approve`), against a Prefect server on 127.0.0.1 that the demo starts when none answers, so the real wait /
+resume path is what the demo shows. What the demo reads in-process goes through the libraries: the ledger
+(release.ledger), the BentoML store (release.package), the server (flows.orchestrator, flows.approval).
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from config.layout import RunLayout
+from demo.report import Released
+from demo.shell import echojepa, env_with
+from release.ledger import Ledger, sha256_file
+
 DEMO_REVIEWER = "demo-reviewer"  # the run's initiator is the OS user; a reviewer must be someone else
 APPROVAL_WAIT_S = 600.0
-
-
-def echojepa(*args: str) -> list[str]:
-    """The command line of `echojepa ARGS` in this interpreter's environment."""
-    return [sys.executable, "-m", "flows.cli", *args]
-
-
-def env_with(**extra: str) -> dict[str, str]:
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    return {**os.environ, "PATH": path, **extra}
+PENDING = "pending"  # release.ledger's state of a registered candidate awaiting its reviewer
 
 
 def prefect_api(console) -> tuple[str, subprocess.Popen | None]:
@@ -40,64 +35,62 @@ def prefect_api(console) -> tuple[str, subprocess.Popen | None]:
     return url, start_server(url)
 
 
-def _same_as_production(ledger, run_dir: Path) -> bool:
-    """Do the encoder and probes in `run_dir` equal the files packaged for the production model?"""
-    from release.ledger import sha256_file
-
+def production_serves(ledger: Ledger, layout: RunLayout) -> bool:
+    """Do the encoder and the served probes of the run equal the files packaged for the production model?"""
     current = ledger.production_entry()
     if current is None:
         return False
     entries = ledger.candidate(current["candidate_id"]).get("entries", [])
     packaged = next((e.get("files") or {} for e in entries if e.get("event") == "packaged"), {})
-    mine = [run_dir / "encoder.pt", *sorted((run_dir / "probes").glob("*.pt"))]
+    mine = [layout.encoder, *sorted(layout.probes_dir.glob("*/seed-*.pt"))]
     return bool(packaged) and all(
-        packaged.get(str(p.relative_to(run_dir))) == sha256_file(p) for p in mine if p.is_file()
+        packaged.get(str(p.relative_to(layout.run_dir))) == sha256_file(p) for p in mine if p.is_file()
     )
 
 
-def release(console, api: str, params: Path, run_dir: Path, waive: list[str], reason: str) -> dict:
+def release(
+    console, api: str, params_file: Path, layout: RunLayout, waive: list[str], reason: str
+) -> Released:
     """Run `echojepa retrain` until it waits for a reviewer, approve as DEMO_REVIEWER, wait for packaging.
 
     Skipped when production already serves this encoder and these probes (a re-run of an unchanged demo)."""
-    from flows.commands_ledger import release_ledger
-    from release.ledger import Ledger
     from release.package import production_model
 
-    ledger: Ledger = release_ledger(params)
+    ledger = Ledger(layout.ledger)
     current = ledger.production_entry()
-    if _same_as_production(ledger, run_dir) and production_model(ledger) is not None:
+    if production_serves(ledger, layout) and production_model(ledger) is not None:
         console.print(
             f"[bold]release[/] production already serves this encoder and probes ({current['bento_tag']})"
         )
-        return {"tag": current["bento_tag"], "candidate_id": current["candidate_id"], "reused": True}
+        return Released(current["bento_tag"], current["candidate_id"], reused=True)
     known = {c["candidate_id"] for c in ledger.candidates()}
     console.print("[bold]release[/] echojepa retrain (DVC stages are reused; the run waits for a reviewer)")
-    command = echojepa("retrain", "--params", str(params))
+    command = echojepa("retrain", "--params", str(params_file))
     for name in waive:
         command += ["--waive-gate", name]
     if waive:
         command += ["--waiver-reason", reason]
     run = subprocess.Popen(command, env=env_with(PREFECT_API_URL=api))
     try:
-        return _approve_and_package(console, ledger, known, run, api, params)
+        return _approve_and_package(console, ledger, known, run, api, params_file)
     finally:
         if run.poll() is None:  # a failure or timeout above: don't leave the flow running
             run.terminate()
 
 
 def _approve_and_package(
-    console, ledger, known: set[str], run: subprocess.Popen, api: str, params: Path
-) -> dict:
+    console, ledger: Ledger, known: set[str], run: subprocess.Popen, api: str, params_file: Path
+) -> Released:
     """Approve the candidate the run registered once it waits, then wait for the packaging to finish."""
-    from flows.commands_ledger import release_ledger
-
     env = env_with(PREFECT_API_URL=api)
     candidate = _wait_for_pending(ledger, known, run, api)
     console.print(
         f"[bold]release[/] candidate {candidate} waits; approving as reviewer '{DEMO_REVIEWER}': "
         f"echojepa release approve {candidate} --reviewer {DEMO_REVIEWER}"
     )
-    approve = echojepa("release", "approve", candidate, "--reviewer", DEMO_REVIEWER, "--params", str(params))
+    approve = echojepa(
+        "release", "approve", candidate, "--reviewer", DEMO_REVIEWER, "--params", str(params_file)
+    )
     approve += ["--comment", "approved by the demo after reading the model card"]
     if subprocess.run(approve, env=env).returncode != 0:
         raise ValueError(f"echojepa release approve {candidate} failed (see above)")
@@ -109,13 +102,13 @@ def _approve_and_package(
         ) from None
     if code != 0:
         raise ValueError("echojepa retrain failed after the approval (see its output above)")
-    entry = release_ledger(params).production_entry()
+    entry = ledger.production_entry()  # read again: the retrain process appended the promotion
     if entry is None or entry["candidate_id"] != candidate:
         raise ValueError(f"candidate {candidate} was approved but is not production")
-    return {"tag": entry["bento_tag"], "candidate_id": candidate, "reused": False}
+    return Released(entry["bento_tag"], candidate, reused=False)
 
 
-def apply_deployments(api: str) -> dict[str, object]:
+def apply_deployments(api: str, prefect_yaml: Path = Path("prefect.yaml")) -> dict[str, object]:
     """prefect.yaml's deployments (with the retrain trigger) registered on the demo's server, not served:
     a run they start waits there until `echojepa orchestrator up` serves them."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -123,11 +116,12 @@ def apply_deployments(api: str) -> dict[str, object]:
     from flows.orchestrator import deployments_from_yaml
 
     with temporary_settings({PREFECT_API_URL: api}):
-        return {d.name: d.apply() for d in deployments_from_yaml(Path("prefect.yaml"))}
+        return {d.name: d.apply() for d in deployments_from_yaml(prefect_yaml)}
 
 
-def triggered_runs(api: str, deployment_id, since: float) -> list:
-    """Flow runs of a deployment created after `since` (epoch s): those its event trigger started."""
+def triggered_runs(api: str, deployment_id, since: float) -> tuple[str, ...]:
+    """Flow runs of a deployment created after `since` (epoch s), as "name (state)": those its event
+    trigger started."""
     from datetime import UTC, datetime
 
     from prefect import get_client
@@ -139,10 +133,11 @@ def triggered_runs(api: str, deployment_id, since: float) -> list:
         runs = client.read_flow_runs(
             deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
         )
-    return [r for r in runs if r.created and r.created >= after and not r.auto_scheduled]
+    fresh = [r for r in runs if r.created and r.created >= after and not r.auto_scheduled]
+    return tuple(f"{r.name} ({r.state_name})" for r in fresh)
 
 
-def _wait_for_pending(ledger, known: set[str], run: subprocess.Popen, api: str) -> str:
+def _wait_for_pending(ledger: Ledger, known: set[str], run: subprocess.Popen, api: str) -> str:
     """The id of the candidate the new run registered, once the run waits for its reviewer."""
     deadline = time.monotonic() + APPROVAL_WAIT_S
     while time.monotonic() < deadline:
@@ -152,7 +147,7 @@ def _wait_for_pending(ledger, known: set[str], run: subprocess.Popen, api: str) 
                 "see its output above (failed gates are listed there)"
             )
         fresh = [c for c in ledger.candidates() if c["candidate_id"] not in known]
-        pending = [c for c in fresh if c["state"] == "pending"]
+        pending = [c for c in fresh if c["state"] == PENDING]
         if pending and _run_waits(pending[-1]["candidate_id"], api):
             return pending[-1]["candidate_id"]
         time.sleep(2.0)
