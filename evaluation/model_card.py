@@ -17,7 +17,7 @@ from evaluation.card_plots import (
 )
 from evaluation.gates import GateResult, failed_gates, rows
 from evaluation.report_schema import check_report
-from evaluation.results import NotMeasured, jsonable, value_of
+from evaluation.results import NotMeasured, jsonable, not_measured, value_of
 
 __all__ = [
     "STYLE",
@@ -111,7 +111,7 @@ def _subgroups_table(subgroups: dict) -> str:
     ]]  # fmt: skip
     for column in ("device", "cohort"):
         groups = subgroups.get(column)
-        if isinstance(groups, dict):
+        if isinstance(groups, dict) and not not_measured(groups):
             rows += [
                 [f"{column} = {html.escape(k)}", str(v["n"]), _mean_std(v["ef_mae"]), "", ""]
                 for k, v in groups.items()

@@ -79,6 +79,15 @@ def measured(value: Measured) -> bool:
     return not isinstance(value, NotMeasured)
 
 
+def not_measured(node: Any) -> NotMeasured | None:
+    """The NotMeasured a report node stands for (the object, or its JSON form), else None."""
+    if isinstance(node, NotMeasured):
+        return node
+    if isinstance(node, dict) and set(node) == {"value", "reason"} and node["value"] is None:
+        return NotMeasured(str(node["reason"]))
+    return None
+
+
 def render(value: Any, digits: int = 4) -> str:
     """A metric for people: "0.8731" or "n/a — fewer than two views"."""
     value = value_of(value) if not isinstance(value, str) else value
@@ -89,10 +98,14 @@ def render(value: Any, digits: int = 4) -> str:
 
 def jsonable(obj: Any) -> Any:
     """Report objects -> JSON types: NotMeasured -> {value: null, reason}, numpy scalars -> numbers,
-    tuples -> lists, objects with `to_json` -> their JSON; NaN and infinity become NotMeasured."""
+    tuples -> lists, objects with `to_json` -> their JSON; NaN and infinity (alone or as a summary's
+    value) become NotMeasured("not finite")."""
     if isinstance(obj, NotMeasured) or hasattr(obj, "to_json"):
         return jsonable(obj.to_json())
     if isinstance(obj, dict):
+        value = obj.get("value")
+        if isinstance(value, float | np.floating) and not math.isfinite(value):  # a summary of NaN
+            return NotMeasured("not finite").to_json()
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [jsonable(v) for v in obj]

@@ -13,6 +13,7 @@ weights, its spec, the token width, the target normalisation (regression) or the
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -117,7 +118,7 @@ class ProbeArtifact:
                 train_examples=int(item["train_examples"]), target_mean=item["target_mean"],
                 target_std=item["target_std"], class_names=tuple(item["class_names"]),
             )  # fmt: skip
-        except (KeyError, TypeError, AttributeError, RuntimeError, EOFError) as exc:
+        except (KeyError, TypeError, AttributeError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
             raise ValueError(f"{path}: not a probe file of this platform ({type(exc).__name__})") from None
 
 

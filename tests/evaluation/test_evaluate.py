@@ -1,9 +1,13 @@
-"""One tiny end-to-end evaluation: an encoder on 24 simulated adult studies (+ 10 pediatric), read
-through a validated manifest with two unlabelled rows; then token-cache reuse and a zero-step candidate."""
+"""One tiny end-to-end evaluation through the run layout: an encoder on 24 simulated adult studies (+ 10
+pediatric), read through a validated manifest with two unlabelled rows, embedded, probed by the probe
+stage (the served ensemble of two seeds) and evaluated; then token-cache reuse and a zero-step candidate."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -11,17 +15,54 @@ import pandas as pd
 import pytest
 import torch
 
-from evaluation.config import EvaluationConfig
+from config.params import Params, load_params
+from evaluation.baselines import token_key
 from evaluation.evaluate import evaluate_candidate
 from evaluation.gates import GATE_NAMES
 from evaluation.model_card import write_report
-from evaluation.tokens import reusable_tokens
-from model.config import ProbeConfig, load_config
-from model.embed import write_embeddings
+from evaluation.probe_protocol import manifest_frame
+from evaluation.probe_stage import run_probe_stage
+from evaluation.report_schema import check_report
+from evaluation.tokens import clean_tokens, reusable_tokens
+from model.embed import embed_videos, load_encoder, write_embeddings
 from model.jepa import build_encoder
+from release.ledger import sha256_file
+from tests.packaged import REPO
 from ultrasound.dataset import simulate_dataset
 
 KINDS, SEVERITIES = ("depth_attenuation", "gaussian_shadow"), ("low", "medium", "high")
+
+
+@contextmanager
+def inside(folder: Path):
+    """Run in `folder`: the layout's models/, reports/ and data/embeddings/ are relative to it."""
+    before = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def _params(raw: Path, root: Path, **extra) -> Params:
+    return load_params(REPO / "params.yaml", {
+        "data.root": str(raw), "data.dataset": "adult", "data.cache": str(root / "cache"),
+        "data.validated": str(root / "validated"), "data.frames": 8, "data.resolution": 64,
+        "evaluate.pediatric_dataset": "kids", "probe.seeds": [0, 1], "probe.epochs": 2,
+        "probe.fractions": [0.01, 1.0],
+    } | extra)  # fmt: skip
+
+
+def _embed_and_probe(params: Params, encoder: Path | None) -> dict:
+    """The embed and probe stages of the layout; returns the probe stage's metrics.json."""
+    layout, config = params.layout(), params.pretrain
+    tokens, table = embed_videos(
+        load_encoder(config, encoder), config, layout.data.dataset_dir, layout.data.cache_dir,
+        params.probe.clips_per_video, manifest=layout.data.manifest,
+    )  # fmt: skip
+    write_embeddings(tokens, table, layout.embeddings_dir)
+    run_probe_stage(params, manifest_frame)
+    return json.loads(layout.probe_metrics.read_text())
 
 
 @pytest.fixture(scope="module")
@@ -30,35 +71,28 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
     raw = root / "raw"
     simulate_dataset(raw / "adult", 24, seed=4, cohort="adult", workers=2)  # 11 TEST, two with EF < 40
     simulate_dataset(raw / "kids", 10, seed=5, cohort="pediatric", workers=2)
-    # the validated manifest (what manifest_path reads) with one TRAIN and one TEST study unlabelled
+    # the validated manifest (what the layout reads) with one TRAIN and one TEST study unlabelled
     manifest = pd.read_csv(raw / "adult" / "FileList.csv")
     for split in ("TRAIN", "TEST"):
         manifest.loc[manifest.index[manifest.Split == split][0], "EF"] = np.nan
     (root / "validated" / "adult").mkdir(parents=True)
     manifest.to_csv(root / "validated" / "adult" / "FileList.csv", index=False)
-    config = load_config(
-        "params.yaml",
-        {
-            "data.root": str(raw), "data.dataset": "adult", "data.cache": str(root / "cache"),
-            "data.validated": str(root / "validated"), "data.frames": 8, "data.resolution": 64,
-        },
-    )  # fmt: skip
-    # the candidate: an encoder unlike the random-init baseline (another seed), without Lightning's start-up
-    torch.manual_seed(1)
-    (root / "model").mkdir()
-    torch.save(build_encoder(config).state_dict(), root / "model" / "encoder.pt")
-    eval_config = EvaluationConfig(pediatric_dataset="kids", probe_seeds=(0, 1))
-    probe_config = ProbeConfig(epochs=2)
+    params = _params(raw, root)
     phases: list[str] = []
-    report = evaluate_candidate(
-        config, root / "model" / "encoder.pt", eval_config=eval_config, probe_config=probe_config,
-        data_version="data-1", model_version="jepa-test",
-        baseline_embeddings_dir=root / "embeddings" / "random-init",
-        on_progress=lambda phase, done, total: phases.append(phase),
-    )  # fmt: skip
+    with inside(root):
+        layout = params.layout()
+        # the candidate: an encoder unlike the random-init baseline (another seed), without Lightning
+        torch.manual_seed(1)
+        layout.run_dir.mkdir(parents=True)
+        torch.save(build_encoder(params.pretrain).state_dict(), layout.encoder)
+        stage = _embed_and_probe(params, layout.encoder)
+        report = evaluate_candidate(
+            params, data_version="data-1", model_version="jepa-test", probe_stage=stage,
+            on_progress=lambda phase, done, total: phases.append(phase),
+        )  # fmt: skip
     return {
-        "root": root, "config": config, "manifest": manifest, "report": report, "phases": phases,
-        "eval_config": eval_config, "probe_config": probe_config,
+        "root": root, "raw": raw, "params": params, "manifest": manifest, "report": report, "phases": phases,
+        "stage": stage,
     }  # fmt: skip
 
 
@@ -69,9 +103,25 @@ def test_the_report_has_the_interface_schema(setup: dict) -> None:
     assert [g["name"] for g in report["gates"]] == list(GATE_NAMES)
     assert all(set(g) >= {"name", "value", "threshold", "passed"} for g in report["gates"])
     json.dumps(report, allow_nan=False)  # plain JSON types, all finite
+    check_report(report)  # numbers where numbers belong, reasons where they do not
     phases = {"embed", "probes", "baseline", "robustness", "pediatric", "total"}
     assert set(report["timing"]["wall_s"]) == set(report["timing"]["cpu_s"]) == phases
-    assert {"embed", "embed_random_init", "pediatric"} <= set(setup["phases"])
+    assert {"embed_random_init", "pediatric"} <= set(setup["phases"])
+    assert report["embeddings"]["candidate"].startswith("reused")  # the embed stage's token cache
+
+
+def test_the_gated_probes_are_the_probe_stage_files(setup: dict) -> None:
+    report, root = setup["report"], setup["root"]
+    with inside(root):
+        probes = setup["params"].layout().probes_dir
+        on_disk = {str(p.relative_to(probes)): sha256_file(p) for p in sorted(probes.glob("*/seed-*.pt"))}
+    assert report["probes"] == on_disk and set(on_disk) == {
+        f"{t}/seed-{s}.pt" for t in ("ef", "view") for s in (0, 1)
+    }
+    # scoring the saved files reproduces what the stage measured when it fitted them
+    for task, metric in (("ef", "mae"), ("view", "accuracy")):
+        served = setup["stage"]["tasks"][task]["metrics"][metric]
+        assert report["tasks"][task]["metrics"][metric] == pytest.approx(served)
 
 
 def test_metrics_are_finite_and_unlabelled_studies_are_excluded(setup: dict) -> None:
@@ -86,9 +136,8 @@ def test_metrics_are_finite_and_unlabelled_studies_are_excluded(setup: dict) -> 
     assert predicted["FileName"] == test.FileName[test.EF.notna()].tolist()
     assert setup["report"]["predictions"]["view"]["FileName"] == test.FileName.tolist()  # views need no EF
     mean_mae = np.abs(np.array(predicted["predicted"]) - np.array(predicted["actual"])).mean()
-    assert (
-        mean_mae <= metrics["ef_mae"]["mean"] + 1e-6
-    )  # the seed-averaged prediction is never worse (convexity)
+    assert mean_mae == pytest.approx(metrics["ef_mae"]["value"])  # the served value is the ensemble's
+    assert mean_mae <= metrics["ef_mae"]["mean"] + 1e-6  # and never worse than the single probes (convexity)
 
 
 def test_baselines_random_init_and_the_train_mean(setup: dict) -> None:
@@ -100,7 +149,7 @@ def test_baselines_random_init_and_the_train_mean(setup: dict) -> None:
     assert np.isfinite(baselines["random_init"]["ef_mae"]["mean"])
     assert np.isfinite(baselines["random_init"]["view_accuracy"]["mean"])
     # the random-init tokens were cached for the next evaluation
-    cache = setup["root"] / "embeddings" / "random-init"
+    cache = setup["root"] / setup["params"].layout().baseline_embeddings_dir
     assert (cache / "key.json").is_file() and (cache / "results.json").is_file()
 
 
@@ -110,9 +159,9 @@ def test_robustness_covers_every_kind_and_severity_relative_to_clean(setup: dict
     assert [(r["kind"], r["severity"]) for r in robustness["settings"]] == [
         (k, s) for k in KINDS for s in SEVERITIES
     ]
-    clean = report["metrics"]["ef_mae"]["mean"]
-    assert robustness["clean_ef_mae"] == pytest.approx(clean)
-    increases = [r["ef_mae"] / clean - 1 for r in robustness["settings"]]
+    clean = report["metrics"]["ef_mae"]["value"]
+    assert robustness["clean_ef_mae"]["value"] == pytest.approx(clean)
+    increases = [r["ef_mae"]["value"] / clean - 1 for r in robustness["settings"]]
     assert [r["relative_increase"] for r in robustness["settings"]] == pytest.approx(increases)
     assert report["metrics"]["robustness_mean_increase"] == pytest.approx(np.mean(increases))
     assert report["metrics"]["robustness_worst_increase"] == pytest.approx(max(increases))
@@ -135,6 +184,22 @@ def test_pediatric_and_subgroups(setup: dict) -> None:
     assert set(report["subgroups"]["cohort"]) == {"adult"}
 
 
+def test_the_monitoring_reference_is_written_for_the_same_probes(setup: dict) -> None:
+    report, root = setup["report"], setup["root"]
+    path = root / setup["params"].layout().monitoring_reference
+    assert report["monitoring_reference"]["sha256"] == sha256_file(path)
+    reference = pd.read_parquet(path)
+    test = setup["manifest"][setup["manifest"].Split == "TEST"]
+    assert reference.FileName.tolist() == test.FileName.tolist() and {"ef", "view", "embedding"} <= set(
+        reference
+    )
+    predicted = dict(
+        zip(report["predictions"]["ef"]["FileName"], report["predictions"]["ef"]["predicted"], strict=True)
+    )
+    labelled = reference[reference.FileName.isin(predicted)]
+    assert labelled.ef.tolist() == pytest.approx([predicted[n] for n in labelled.FileName])
+
+
 def test_the_report_and_card_are_written(setup: dict, tmp_path: Path) -> None:
     json_path, html_path = write_report(setup["report"], tmp_path)
     assert json.loads(json_path.read_text())["gates"] == setup["report"]["gates"]
@@ -146,48 +211,47 @@ def test_the_report_and_card_are_written(setup: dict, tmp_path: Path) -> None:
 def test_cached_tokens_are_reused_and_a_zero_step_candidate_fails_the_margin(
     setup: dict, tmp_path: Path
 ) -> None:
-    config, root = setup["config"], setup["root"]
-    fast = EvaluationConfig(
-        robustness_kinds=(), pediatric_dataset=None, probe_seeds=(0,), view_fractions=(1.0,)
-    )
-    # the random-init tokens cached by the first evaluation serve as the zero-step candidate's tokens
-    report = evaluate_candidate(
-        config, None, eval_config=fast, probe_config=setup["probe_config"],
-        embeddings_dir=root / "embeddings" / "random-init",
-    )  # fmt: skip
+    fast = {"evaluate.robustness_kinds": [], "evaluate.pediatric_dataset": None, "probe.seeds": [0],
+            "probe.fractions": [1.0]}  # fmt: skip
+    params = _params(setup["raw"], setup["root"], **fast)
+    with inside(tmp_path):
+        layout = params.layout()
+        layout.run_dir.mkdir(parents=True)
+        # the candidate IS the random-init encoder (same seed); its token cache is the baseline's
+        encoder = load_encoder(params.pretrain, None)
+        torch.save(encoder.state_dict(), layout.encoder)
+        table = pd.read_csv(layout.data.manifest)
+        clips = params.probe.clips_per_video
+        baseline = layout.baseline_embeddings_dir
+        key = token_key(params.pretrain, clips)
+        clean_tokens(encoder, params.pretrain, layout.data.cache_dir, table, clips, baseline, "e", key=key)
+        shutil.copytree(layout.baseline_embeddings_dir, layout.embeddings_dir)
+        run_probe_stage(params, manifest_frame)
+        report = evaluate_candidate(params)
     assert report["embeddings"]["candidate"].startswith("reused")
     gates = {g["name"]: g for g in report["gates"]}
-    assert (
-        gates["ef_mae_margin_over_random_init"]["value"] == 0
-        and not gates["ef_mae_margin_over_random_init"]["passed"]
-    )
-    assert (
-        report["pediatric"] == "n/a (evaluate.pediatric_dataset is null)"
-        and gates["pediatric_ef_mae"]["passed"]
-    )
+    assert gates["ef_mae_margin_over_random_init"]["value"] == 0
+    assert not gates["ef_mae_margin_over_random_init"]["passed"]
+    assert report["pediatric"] == {"value": None, "reason": "evaluate.pediatric_dataset is null"}
+    assert gates["pediatric_ef_mae"]["passed"]
     assert report["robustness"]["settings"] == [] and gates["robustness_mean_increase"]["passed"]
 
     # a cache of other studies, or of another encoder shape, is not reused
-    tokens = np.load(root / "embeddings" / "random-init" / "tokens.npy")
-    encoder = build_encoder(config)
-    write_embeddings(tokens[:5], setup["manifest"].head(5), tmp_path / "other")
-    assert "other studies" in reusable_tokens(tmp_path / "other", setup["manifest"], encoder, 3)
-    write_embeddings(tokens[:, :2], setup["manifest"], tmp_path / "two-clips")
-    assert "do not match" in reusable_tokens(tmp_path / "two-clips", setup["manifest"], encoder, 3)
+    manifest = setup["manifest"]
+    tokens = np.load(setup["root"] / layout.baseline_embeddings_dir / "tokens.npy")
+    encoder = build_encoder(params.pretrain)
+    write_embeddings(tokens[:5], manifest.head(5), tmp_path / "other")
+    assert "other studies" in reusable_tokens(tmp_path / "other", manifest, encoder, 3)
+    write_embeddings(tokens[:, :2], manifest, tmp_path / "two-clips")
+    assert "do not match" in reusable_tokens(tmp_path / "two-clips", manifest, encoder, 3)
 
 
 def test_the_random_init_baseline_is_cached_across_evaluations(setup: dict) -> None:
-    config, root = setup["config"], setup["root"]
-    fast = EvaluationConfig(robustness_kinds=(), pediatric_dataset=None, probe_seeds=(0,))
-    folder = root / "embeddings" / "random-init"
-
-    def run() -> dict:
-        return evaluate_candidate(
-            config, root / "model" / "encoder.pt", eval_config=fast, probe_config=setup["probe_config"],
-            baseline_embeddings_dir=folder,
-        )  # fmt: skip
-
-    first, second = run(), run()  # another probe protocol than the fixture's: tokens reused, probes refit
+    fast = {"evaluate.robustness_kinds": [], "evaluate.pediatric_dataset": None, "probe.seeds": [0]}
+    params = _params(setup["raw"], setup["root"], **fast)  # another probe protocol than the fixture's
+    folder = params.layout().baseline_embeddings_dir
+    with inside(setup["root"]):
+        first, second = evaluate_candidate(params), evaluate_candidate(params)  # tokens reused, probes refit
     assert first["embeddings"]["random_init"] == f"reused {folder}"
     assert second["embeddings"]["random_init"] == f"reused {folder} (tokens and probe results)"
     assert second["baselines"] == first["baselines"]

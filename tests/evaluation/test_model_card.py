@@ -1,4 +1,5 @@
-"""The model card renders every section from a report, marks gates pass/fail, and degrades to "n/a"."""
+"""The model card renders every section from a report, marks gates pass/fail, and says "n/a — reason" for
+what was not measured; evaluation.json follows its schema."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from evaluation.config import GatesConfig
+from config.params import load_params
 from evaluation.gates import GATE_NAMES, check_gates
 from evaluation.model_card import render, write_report
+from evaluation.report_schema import check_report
+from evaluation.results import NotMeasured, jsonable
+from tests.packaged import REPO
 
 
 def ms(mean: float, std: float = 0.1) -> dict:
-    return {"mean": mean, "std": std}
+    return {"value": mean, "mean": mean, "std": std}
 
 
 def _report() -> dict:
@@ -22,7 +27,7 @@ def _report() -> dict:
     actual = rng.uniform(20, 75, 30)
     views = ["A2C", "A4C", "PSAX"]
     settings = [
-        {"kind": k, "severity": s, "ef_mae": 8.0 + i, "ef_mae_std": 0.1, "relative_increase": i / 8.0}
+        {"kind": k, "severity": s, "ef_mae": ms(8.0 + i), "relative_increase": i / 8.0}
         for i, (k, s) in enumerate(
             (k, s) for k in ("depth_attenuation", "gaussian_shadow") for s in ("low", "high")
         )
@@ -33,20 +38,25 @@ def _report() -> dict:
             "view_macro_f1": ms(0.6),
             "robustness_mean_increase": 0.1, "robustness_worst_increase": 0.38,
             "pediatric_ef_mae": ms(12.0), "n_test": 30, "n_test_labelled": 30,
-            "label_efficiency": {"view_accuracy": {"0.01": ms(0.4), "1": ms(0.7)}},
+            "label_efficiency": {"view_accuracy": {"0.01": ms(0.4) | {"train_examples": 10},
+                                                   "1": ms(0.7) | {"train_examples": 200}}},
         },
         "baselines": {
-            "random_init": {"ef_mae": ms(9.0), "view_accuracy": ms(0.5)},
-            "mean_predictor": {"ef_mae": 10.7, "train_mean": 55.0},
+            "random_init": {"ef_mae": ms(9.0), "ef_rmse": ms(11.0), "ef_r2": ms(0.1),
+                            "view_accuracy": ms(0.5),
+                            "view_macro_f1": ms(0.4), "label_efficiency": {}},
+            "mean_predictor": {"ef_mae": 10.7, "train_mean": 55.0, "fit_on": "TRAIN"},
         },
         "subgroups": {
-            "reduced_ef": {"threshold": 40.0, "n": 5, "ef_mae": ms(14.0), "auroc": "n/a (one class only)"},
+            "reduced_ef": {"threshold": 40.0, "n": 5, "n_total": 30, "ef_mae": ms(14.0),
+                           "auroc": NotMeasured("one class only")},
             "device": {"sim-a": {"n": 30, "ef_mae": ms(8.0)}},
-            "cohort": "n/a (no Cohort column)",
+            "cohort": NotMeasured("no Cohort column"),
         },
         "robustness": {
-            "clean_ef_mae": 8.0, "settings": settings, "mean_increase": 0.1, "worst_increase": 0.38,
+            "clean_ef_mae": ms(8.0), "settings": settings, "mean_increase": 0.1, "worst_increase": 0.38,
         },
+        "probes": {"ef/seed-0.pt": "a" * 64},
         "pediatric": {"dataset": "synthetic-pediatric", "n": 60, "ef_mae": ms(12.0)},
         "predictions": {
             "ef": {"FileName": [f"v{i}" for i in range(30)], "actual": actual.tolist(),
@@ -57,7 +67,8 @@ def _report() -> dict:
         "data_version": "data-abc123", "model_version": "jepa-tiny-7",
         "test_set": {"n": 30, "sha256": "f00"}, "timing": {"total": 42.0},
     }  # fmt: skip
-    report["gates"] = check_gates(report, GatesConfig(view_accuracy_min=0.8), None)
+    gates = load_params(REPO / "params.yaml").gates.model_copy(update={"view_accuracy_min": 0.8})
+    report["gates"] = check_gates(report, gates, None)
     return report
 
 
@@ -83,10 +94,11 @@ def test_the_card_holds_plots_gates_tables_and_versions() -> None:
 def test_missing_results_render_as_na_instead_of_failing() -> None:
     report = _report()
     report["predictions"] = {}
-    report["robustness"] = "n/a (too few labelled studies)"
+    report["robustness"] = NotMeasured("too few labelled studies")
     report["metrics"]["label_efficiency"] = {}
     page = render(report)
-    assert "<img" not in page and page.count('class="na">n/a') >= 5
+    assert "<img" not in page and page.count('class="na">n/a — ') >= 2
+    assert "n/a — one class only" in page and "n/a — no Cohort column" in page
 
 
 def test_write_report_writes_strict_json_and_the_card(tmp_path: Path) -> None:
@@ -95,10 +107,33 @@ def test_write_report_writes_strict_json_and_the_card(tmp_path: Path) -> None:
     json_path, html_path = write_report(report, tmp_path / "reports")
     assert json_path.name == "evaluation.json" and html_path.name == "model_card.html"
     loaded = json.loads(json_path.read_text(), parse_constant=lambda c: pytest_fail(c))
-    assert loaded["metrics"]["ef_r2"]["mean"] == "n/a (not finite)"
-    assert loaded["gates"] == report["gates"]
+    assert loaded["metrics"]["ef_r2"] == {"value": None, "reason": "not finite"}
+    assert loaded["gates"] == [g.to_json() for g in report["gates"]]
+    check_report(loaded)  # the file follows the schema
     assert html_path.read_text().startswith("<!DOCTYPE html>")
 
 
 def pytest_fail(constant: str):
     raise AssertionError(f"evaluation.json holds {constant}")
+
+
+def test_the_schema_refuses_a_string_where_a_number_belongs() -> None:
+    report = jsonable(_report())
+    check_report(report)
+    for path, bad in (
+        (("metrics", "ef_mae"), "n/a (too few labelled studies)"),
+        (("metrics", "robustness_mean_increase"), "n/a"),
+        (("baselines", "mean_predictor", "ef_mae"), "n/a (no labelled TRAIN)"),
+        (("metrics", "view_accuracy"), {"value": None}),  # not measured needs its reason
+    ):
+        broken = json.loads(json.dumps(report))
+        node = broken
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = bad
+        with pytest.raises(ValueError, match=".".join(path[:2])):
+            check_report(broken)
+    broken = json.loads(json.dumps(report))
+    broken["gates"][0]["blocks"] = not broken["gates"][0]["blocks"]
+    with pytest.raises(ValueError, match="blocks"):
+        check_report(broken)

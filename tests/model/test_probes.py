@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
+from config.params import load_params
+from model.probe_artifact import ProbeArtifact
 from model.probes import (
     AttentiveProbe,
     LinearProbe,
-    ProbeSpec,
     classification_metrics,
     fit_probe,
     label_fraction,
-    predict,
     regression_metrics,
 )
+from tests.packaged import REPO
+
+
+def _spec(**fields):
+    """params.yaml's probe spec with some fields changed."""
+    return replace(load_params(REPO / "params.yaml").probe.spec(), **fields)
+
+
+def _fit_predict(train_tokens, target, task: str, spec, test_tokens, classes: tuple[str, ...] = ()):
+    """Fit one probe, wrap it as the artifact the probe stage saves, predict other tokens with it."""
+    kind = "regression" if task == "ef" else "classification"
+    module, mean, std = fit_probe(train_tokens, target, kind, spec, 0, len(classes))
+    artifact = ProbeArtifact.from_module(
+        task, module, spec, train_tokens.shape[-1], seed=0, train_examples=len(target), target_mean=mean,
+        target_std=std, class_names=classes,
+    )  # fmt: skip
+    return artifact.predict(test_tokens)
 
 
 def test_probe_shapes() -> None:
@@ -50,13 +69,12 @@ def test_probes_learn_the_signal() -> None:
     rng = np.random.default_rng(0)
     tokens, ef, view = _tokens_with_signal(240, rng)
     train, test = slice(0, 180), slice(180, None)
-    spec = ProbeSpec(epochs=30, lr=3e-3)
-    probe, stats = fit_probe(tokens[train], ef[train], "regression", spec)
-    reg = regression_metrics(predict(probe, tokens[test], stats), ef[test])
+    spec = _spec(epochs=30, lr=3e-3, time_steps=0)
+    reg = regression_metrics(_fit_predict(tokens[train], ef[train], "ef", spec, tokens[test]), ef[test])
     baseline = np.abs(ef[test] - ef[train].mean()).mean()
     assert reg["mae"] < 0.5 * baseline and reg["r2"] > 0.6
-    probe, stats = fit_probe(tokens[train], view[train], "classification", spec)
-    cls = classification_metrics(predict(probe, tokens[test], stats), view[test])
+    probs = _fit_predict(tokens[train], view[train], "view", spec, tokens[test], ("A", "B", "C"))
+    cls = classification_metrics(probs, view[test])
     assert cls["accuracy"] > 0.9 and cls["macro_f1"] > 0.9
 
 
@@ -82,9 +100,9 @@ def test_temporal_contrast_lets_the_probe_read_motion_amplitude() -> None:
     baseline = np.abs(amplitude[test] - amplitude[train].mean()).mean()
     maes = {}
     for steps in (0, 4):
-        spec = ProbeSpec(epochs=30, lr=3e-3, time_steps=steps)
-        probe, stats = fit_probe(tokens[train], amplitude[train], "regression", spec)
-        maes[steps] = regression_metrics(predict(probe, tokens[test], stats), amplitude[test])["mae"]
+        spec = _spec(epochs=30, lr=3e-3, time_steps=steps)
+        predicted = _fit_predict(tokens[train], amplitude[train], "ef", spec, tokens[test])
+        maes[steps] = regression_metrics(predicted, amplitude[test])["mae"]
     assert maes[4] < 0.5 * baseline  # the swing is readable with the temporal-contrast input
     assert maes[4] < 0.6 * maes[0]  # and clearly better than with the plain pooling probe
     assert AttentiveProbe(8, 1, time_steps=4)(torch.randn(3, 20, 8)).shape == (3, 1)
