@@ -9,9 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_contracts.config import ECHONET_COLUMNS, ContractConfig, ContractError
+from data_contracts.config import ECHONET_COLUMNS, ContractError
 from data_contracts.gx_run import run_suites
 from data_contracts.manifest import load_manifest, manifest_expectations, manifest_frame
+from tests.configs import section
+
+CONTRACT = section("validation")
 
 
 def _write(tmp_path: Path, table: pd.DataFrame) -> Path:
@@ -80,7 +83,7 @@ def test_derived_columns(contract_table: pd.DataFrame) -> None:
     rows["PatientID"] = ["p1", "p1", "p2", "p3"]
     rows["Split"] = ["TRAIN", "TEST", "VAL", "VAL"]
     # when the rule columns are derived
-    frame = manifest_frame(rows.reset_index(drop=True), ContractConfig())
+    frame = manifest_frame(rows.reset_index(drop=True), section("validation"))
     # then each rule is one column
     assert frame.loc[0, "ef_volume_gap"] == pytest.approx(0.0)
     assert frame.loc[0, "FileName"] == "a"
@@ -105,8 +108,8 @@ def test_manifest_suite_quarantines_exactly_the_bad_rows(
     table.loc[9, "FPS"] = "0"
     table.loc[10, ["EF", "ESV", "EDV"]] = ["", " ", np.nan]  # unlabelled: allowed
     # when the suite runs through GX
-    frame = manifest_frame(table, ContractConfig())
-    results, index = run_suites({"manifest": (frame, manifest_expectations(ContractConfig()))}, tmp_path)
+    frame = manifest_frame(table, section("validation"))
+    results, index = run_suites({"manifest": (frame, manifest_expectations(section("validation")))}, tmp_path)
     failed = {r.name: r.rows for r in results if not r.success}
     # then every failing expectation names exactly its rows, and the docs were built
     assert failed == {
@@ -133,7 +136,7 @@ def test_patient_in_two_splits_fails_every_study_of_that_patient(
     table.loc[0, "Split"], table.loc[3, "Split"] = "TRAIN", "TEST"
     # when the suite runs
     results, _ = run_suites(
-        {"manifest": (manifest_frame(table, ContractConfig()), manifest_expectations(ContractConfig()))},
+        {"manifest": (manifest_frame(table, CONTRACT), manifest_expectations(CONTRACT))},
         tmp_path,
     )
     failed = {r.name: r.rows for r in results if not r.success}

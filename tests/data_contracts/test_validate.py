@@ -13,6 +13,9 @@ import pytest
 from data_contracts import ContractConfig, ContractError, validate_dataset
 from data_contracts.config import ECHONET_COLUMNS, PLATFORM_COLUMNS
 from data_contracts.validate import QUARANTINE_COLUMN
+from tests.configs import section
+
+CONTRACT = section("validation")
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -23,7 +26,7 @@ def test_clean_dataset_is_accepted_whole(
     contract_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     # given the clean simulated dataset, when validated
-    out = validate_dataset(contract_dir, tmp_path / "out", tmp_path / "reports")
+    out = validate_dataset(contract_dir, tmp_path / "out", tmp_path / "reports", CONTRACT)
     # then every row passes and FileList.csv is the input, unchanged
     assert (out.rows_in, out.accepted, out.quarantined, out.passed) == (24, 24, 0, True)
     assert out.failures == [] and out.quarantined_share == 0.0
@@ -55,7 +58,7 @@ def test_bad_manifest_rows_are_quarantined_with_their_expectation(
     dataset = make_variant(table)
     # when validated with a quarantine limit the faults fit under
     out = validate_dataset(
-        dataset, tmp_path / "out", tmp_path / "rep", ContractConfig(max_quarantine_share=0.5)
+        dataset, tmp_path / "out", tmp_path / "rep", section("validation", max_quarantine_share=0.5)
     )
     # then exactly the faulty rows are quarantined, each naming what it broke
     assert (out.rows_in, out.accepted, out.quarantined) == (24, 17, 7)
@@ -80,7 +83,7 @@ def test_bad_manifest_rows_are_quarantined_with_their_expectation(
 
 def test_damaged_videos_are_quarantined_and_fail_the_share_limit(damaged_dir: Path, tmp_path: Path) -> None:
     # given six damaged videos among 24, when validated with the default 5 % limit
-    out = validate_dataset(damaged_dir, tmp_path / "out", tmp_path / "rep")
+    out = validate_dataset(damaged_dir, tmp_path / "out", tmp_path / "rep", CONTRACT)
     # then the six are quarantined with their reasons and the run fails on the share
     assert (out.accepted, out.quarantined, out.passed) == (18, 6, False)
     reasons = list(_read(out.paths["quarantine"])[QUARANTINE_COLUMN])
@@ -103,7 +106,7 @@ def test_echonet_layout_validates_with_platform_defaults(
     # given a real-layout EchoNet-Dynamic manifest: the nine columns, FileName without .avi
     dataset = make_variant(contract_table[list(ECHONET_COLUMNS)].head(8))
     # when validated
-    out = validate_dataset(dataset, tmp_path / "out", tmp_path / "rep")
+    out = validate_dataset(dataset, tmp_path / "out", tmp_path / "rep", CONTRACT)
     # then it passes, the defaults are added to the output and recorded in the summary
     assert (out.rows_in, out.accepted, out.passed) == (8, 8, True)
     assert out.defaults_applied == list(PLATFORM_COLUMNS)
@@ -121,7 +124,7 @@ def test_malformed_manifest_raises_before_writing(
     dataset = make_variant(contract_table.drop(columns=["EF"]))
     # when validated, then one line names the column and nothing is written
     with pytest.raises(ContractError, match=r"^FileList.csv: missing required columns: EF$"):
-        validate_dataset(dataset, tmp_path / "out", tmp_path / "rep")
+        validate_dataset(dataset, tmp_path / "out", tmp_path / "rep", CONTRACT)
     assert not (tmp_path / "out").exists()
 
 
@@ -131,7 +134,7 @@ def test_empty_manifest_fails_at_batch_level(
     # given a manifest with its header only
     dataset = make_variant(contract_table.head(0))
     # when validated, then nothing is quarantined but the row-count expectation fails the batch
-    out = validate_dataset(dataset, tmp_path / "out", tmp_path / "rep")
+    out = validate_dataset(dataset, tmp_path / "out", tmp_path / "rep", CONTRACT)
     assert (out.rows_in, out.accepted, out.quarantined, out.passed) == (0, 0, 0, False)
     assert any(f.startswith("manifest: expect_table_row_count_to_be_between") for f in out.failures)
 
@@ -141,9 +144,9 @@ def test_config_rejects_unknown_keys_and_metrics() -> None:
     with pytest.raises(ValueError, match="max_quarantine_shar"):
         ContractConfig.model_validate({"max_quarantine_shar": 0.1})
     with pytest.raises(ValueError, match="unknown metric 'glare'"):
-        ContractConfig(quality_ranges={"glare": (0.0, 1.0)})
+        section("validation", quality_ranges={"glare": (0.0, 1.0)})
     with pytest.raises(ValueError, match=r"low 5\.0 is above high 1\.0"):
-        ContractConfig(quality_ranges={"contrast": (5.0, 1.0)})
+        section("validation", quality_ranges={"contrast": (5.0, 1.0)})
     # and YAML lists become the frozen tuples the suites use
-    config = ContractConfig.model_validate({"views": ["A4C"], "quality_ranges": {"contrast": [1, 2]}})
+    config = section("validation", views=["A4C"], quality_ranges={"contrast": [1, 2]})
     assert config.views == ("A4C",) and config.quality_ranges == {"contrast": (1.0, 2.0)}

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data_contracts.config import ContractConfig
 from data_contracts.facts import FACT_COLUMNS, measure_facts, metric_names, video_path
 from data_contracts.gx_run import run_suites
 from data_contracts.manifest import manifest_frame
 from data_contracts.videos import video_expectations, video_frame
+from tests.configs import section
 from ultrasound.video_io import read_video, write_avi
 
 
@@ -29,7 +29,7 @@ def test_clean_videos_match_their_manifest_and_the_quality_ranges(
     assert (facts["frames"] == contract_table["NumberOfFrames"].astype(float)).all()
     assert (facts["height"] == contract_table["FrameHeight"].astype(float)).all()
     assert (facts["fps"] == contract_table["FPS"].astype(float)).all()
-    for metric, (lo, hi) in ContractConfig().quality_ranges.items():
+    for metric, (lo, hi) in section("validation").quality_ranges.items():
         assert facts[metric].between(lo, hi).all(), metric
 
 
@@ -66,7 +66,7 @@ def test_video_suite_names_each_failure(
     # given the damaged dataset and a manifest that claims a wrong frame count for row 6
     table = contract_table.copy()
     table.loc[6, "NumberOfFrames"] = str(int(table.loc[6, "NumberOfFrames"]) + 3)
-    config = ContractConfig()
+    config = section("validation")
     facts = measure_facts(damaged_dir, table, workers=2)
     frame = video_frame(facts, manifest_frame(table, config), config)
     # when the video suite runs through GX
@@ -93,6 +93,6 @@ def test_uniform_noise_is_rejected_by_the_sector_coverage_range(tmp_path: Path) 
     shutil.move(path, tmp_path / "Videos" / "noise.avi")
     # when measured, then it decodes but lies outside the coverage range
     facts = measure_facts(tmp_path, table, workers=1)
-    lo, hi = ContractConfig().quality_ranges["sector_coverage"]
+    lo, hi = section("validation").quality_ranges["sector_coverage"]
     assert facts.loc[0, "decodable"] and not lo <= facts.loc[0, "sector_coverage"] <= hi
     assert read_video(tmp_path / "Videos" / "noise.avi").n_frames == 80

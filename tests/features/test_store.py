@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from features.config import FeatureConfig
 from features.definitions import embedding_view_name
 from features.sources import read_source
+from tests.configs import section
 from tests.features.conftest import T0, embeddings_dir, facts, manifest, write_csv
 from ultrasound.quality import METRICS
 
@@ -19,12 +19,12 @@ VERSION = "jepa-tiny@2026.01/run-3"
 
 
 def test_config_is_strict_and_defaults_to_data_features():
-    config = FeatureConfig()
+    config = section("features")
     assert (config.root, config.project, config.label_ttl_days) == ("data/features", "echojepa", None)
     with pytest.raises(ValidationError, match="label_tll_days"):
-        FeatureConfig(label_tll_days=3)
+        section("features", label_tll_days=3)
     with pytest.raises(ValidationError, match="Feast"):
-        FeatureConfig(project="_bad-name")
+        section("features", project="_bad-name")
 
 
 def test_embedding_view_names_are_feast_safe_and_distinct():
@@ -49,7 +49,7 @@ def populated(tmp_path_factory):
     assert added == {"labels": 30, "patients": 15, "quality": 30}
     add_embeddings(root, emb, VERSION, event_time=T0)
     store = open_store(root)
-    apply(store, [VERSION])
+    apply(store, section("features"), [VERSION])
     return store, frame, emb, tmp
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.configs import section
 from tests.features.conftest import T0, embeddings_dir, manifest, write_csv
 
 T1 = T0 + timedelta(days=10)
@@ -18,7 +19,7 @@ def labelled_store(root, frame, tmp, when=T0):
 
     sync_sources(root, write_csv(frame, tmp / "labels.csv"), label_time=when)
     store = open_store(root)
-    apply(store)
+    apply(store, section("features"))
     return store
 
 
@@ -61,10 +62,18 @@ def corrected_cache(tmp_path):
     return emb, root, frame, corrected
 
 
+def _probe_results(emb, source=None, **probe):
+    """The probe protocol on a token cache with labels from `source` (default: its own index.csv)."""
+    from evaluation.probe_protocol import fit_protocol, manifest_frame
+
+    tokens = np.load(emb / "tokens.npy")
+    config = section("probe", **probe)
+    return fit_protocol(tokens, (source or manifest_frame)(emb), config, time_steps=0).tasks
+
+
 def test_probe_trains_on_the_labels_feast_holds(corrected_cache, monkeypatch):
-    import model.probe_eval as probe_eval
+    import evaluation.probe_protocol as protocol
     from features.training import feast_frame_source
-    from model.probes import ProbeSpec
 
     emb, root, original, corrected = corrected_cache
     source = feast_frame_source(root)
@@ -74,19 +83,17 @@ def test_probe_trains_on_the_labels_feast_holds(corrected_cache, monkeypatch):
     assert list(frame.Split) == list(original.Split) and list(frame.View) == list(original.View)
 
     targets = []
-    real_fit = probe_eval.fit_probe
+    real_fit = protocol.fit_probe
 
     def recording_fit(tokens, target, *args):
         targets.append(np.asarray(target, dtype=float))
         return real_fit(tokens, target, *args)
 
-    monkeypatch.setattr(probe_eval, "fit_probe", recording_fit)
-    kwargs = dict(tasks=("ef",), fractions=(1.0,), seeds=(0,), spec=ProbeSpec(epochs=2))
-    from_feast = probe_eval.evaluate_probes(emb, frame_source=source, **kwargs)
-    from_index = probe_eval.evaluate_probes(emb, **kwargs)  # the default: index.csv's own (stale) labels
-    as_before = probe_eval.evaluate_probes(
-        emb, frame_source=feast_frame_source(root, as_of=T1 - timedelta(1)), **kwargs
-    )
+    monkeypatch.setattr(protocol, "fit_probe", recording_fit)
+    kwargs = dict(tasks=("ef",), fractions=(1.0,), seeds=(0,), epochs=2)
+    from_feast = _probe_results(emb, source, **kwargs)["ef"]
+    from_index = _probe_results(emb, **kwargs)["ef"]  # the plain source: index.csv's own (stale) labels
+    as_before = _probe_results(emb, feast_frame_source(root, as_of=T1 - timedelta(1)), **kwargs)["ef"]
 
     fit_rows = original.Split.isin(["TRAIN", "VAL"])
     assert len(targets) == 3 and all(len(t) == fit_rows.sum() == 16 for t in targets)
@@ -94,17 +101,16 @@ def test_probe_trains_on_the_labels_feast_holds(corrected_cache, monkeypatch):
     assert targets[1].mean() == pytest.approx(original.EF[fit_rows].mean(), abs=1e-4)
     assert targets[0].mean() - targets[1].mean() == pytest.approx(15.0, abs=1e-4)  # 8 of 16 rows moved +30
     np.testing.assert_allclose(targets[2], targets[1], atol=1e-4)  # as of before T1: the original labels
-    feast_ef, index_ef = from_feast["tasks"]["ef"]["1"], from_index["tasks"]["ef"]["1"]
+    feast_ef, index_ef = from_feast.by_fraction["1"], from_index.by_fraction["1"]
     assert feast_ef["train_examples"] == index_ef["train_examples"] == 16
     # TEST labels were not corrected, so a probe fit on targets shifted up by 15 on average misses them more
     assert feast_ef["mae"]["mean"] > index_ef["mae"]["mean"] + 2  # measured: 20.7 vs 15.7
-    assert as_before["tasks"]["ef"]["1"]["mae"]["mean"] == pytest.approx(index_ef["mae"]["mean"], rel=1e-5)
+    assert as_before.by_fraction["1"]["mae"]["mean"] == pytest.approx(index_ef["mae"]["mean"], rel=1e-5)
 
 
 def test_studies_without_feast_labels_raise_or_are_excluded_in_place(tmp_path):
+    from evaluation.probe_protocol import split_masks
     from features.training import UNLABELLED, feast_frame_source
-    from model.probe_eval import evaluate_probes, split_masks
-    from model.probes import ProbeSpec
 
     frame = manifest(13).astype({"EF": object})
     frame.loc[0, "EF"] = ""  # an unlabelled study: in Feast, with no EF
@@ -118,6 +124,6 @@ def test_studies_without_feast_labels_raise_or_are_excluded_in_place(tmp_path):
     assert pd.isna(kept.EF.iloc[0]) and kept.Split.iloc[0] == "TRAIN"  # passed through, not a gap
     train, test = split_masks(kept)
     assert not train[-1] and not test[-1] and train.sum() + test.sum() == 12
-    result = evaluate_probes(emb, fractions=(1.0,), seeds=(0,), spec=ProbeSpec(epochs=1), frame_source=source)
-    assert result["tasks"]["ef"]["1"]["train_examples"] == 7  # 8 TRAIN/VAL rows less the unlabelled one
-    assert result["tasks"]["view"]["1"]["train_examples"] == 8
+    result = _probe_results(emb, source, fractions=(1.0,), seeds=(0,), epochs=1)
+    assert result["ef"].by_fraction["1"]["train_examples"] == 7  # 8 TRAIN/VAL rows less the unlabelled one
+    assert result["view"].by_fraction["1"]["train_examples"] == 8

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from config.params import load_params
 from ingest import IngestError, ingest_source
-from ingest.config import IngestConfig, load_ingest_config
+from tests.configs import section
 from tests.ingest.conftest import PEDIATRIC_FOLDS, make_dynamic, make_pediatric, read_rows, tree_state
+from tests.packaged import REPO
 from ultrasound.dataset import FILELIST_COLUMNS
 
 
@@ -87,19 +89,19 @@ def test_pediatric_views_folds_and_measured_frames(sim_small: Path, tmp_path: Pa
 
 def test_pediatric_fold_map_is_configurable(sim_small: Path, tmp_path: Path) -> None:
     src = make_pediatric(sim_small, tmp_path / "src")
-    folds = IngestConfig(pediatric_folds={"TRAIN": [0, 3, 9], "VAL": [8]}).pediatric_folds
+    folds = section("ingest", pediatric_folds={"TRAIN": [0, 3, 9], "VAL": [8]}).pediatric_folds
     ingest_source(src, tmp_path / "out", fold_map=folds)
     assert {r["Split"] for r in read_rows(tmp_path / "out" / "FileList.csv")} == {"TRAIN", "VAL"}
     with pytest.raises(IngestError, match="fold 9 is not in the fold map"):
         ingest_source(src, tmp_path / "out2", fold_map={"TRAIN": [0, 3], "VAL": [8]})
     with pytest.raises(ValueError, match="fold 8 is under TRAIN and VAL"):
-        IngestConfig(pediatric_folds={"TRAIN": [8], "VAL": [8]})
+        section("ingest", pediatric_folds={"TRAIN": [8], "VAL": [8]})
     with pytest.raises(ValueError, match="fold_map"):
-        IngestConfig(fold_map={})  # a mistyped key names itself
-    params = tmp_path / "params.yaml"
-    params.write_text("ingest:\n  pediatric_folds: {TRAIN: [0, 1, 2, 3, 4, 5, 6], VAL: [7, 8], TEST: [9]}\n")
-    assert load_ingest_config(params).ingest_kwargs()["fold_map"]["VAL"] == [7, 8]
-    assert load_ingest_config(tmp_path / "absent.yaml") == IngestConfig()
+        section("ingest", fold_map={})  # a mistyped key names itself
+    folds = "ingest.pediatric_folds={TRAIN: [0, 1, 2, 3, 4, 5, 6], VAL: [7, 8], TEST: [9]}"
+    assert load_params(REPO / "params.yaml", [folds]).ingest.ingest_kwargs()["fold_map"]["VAL"] == [7, 8]
+    with pytest.raises(ValueError, match="no such parameter file"):
+        load_params(tmp_path / "absent.yaml")
 
 
 def test_reingest_is_idempotent_and_tracks_changes(

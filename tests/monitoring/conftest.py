@@ -12,6 +12,7 @@ import yaml
 
 from monitoring.config import MonitoringConfig
 from monitoring.synthetic import simulate_metrics, synthetic_log, synthetic_reference, write_production_log
+from tests.configs import section
 
 CLIPS = 48  # 24 for the reference, 24 for the windows; ~10 s on 2 cores
 CLEAN_DAY, DEGRADED_DAY = "2026-01-05", "2026-01-06"
@@ -45,7 +46,8 @@ def window_rows(metrics: pd.DataFrame, kind: str = "clean") -> pd.DataFrame:
 
 def config_under(root: Path) -> MonitoringConfig:
     """Thresholds of params.yaml, with the workspace and reports under `root` and a window of 24 clips."""
-    return MonitoringConfig(workspace=str(root / "workspace"), reports=str(root / "reports"), min_window=20)
+    folders = {"workspace": str(root / "workspace"), "reports": str(root / "reports")}
+    return section("monitoring", **folders, min_window=20)
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitoring.config import MonitoringConfig
 from monitoring.degradation import clip_verdicts, degradation_verdict, detect_degradation, top_causes
+from tests.configs import section
 from tests.monitoring.conftest import reference_rows, window_rows
 
 THRESHOLDS = {"floor": 0.02, "min_excess": 0.05, "alpha": 0.001, "cause_share": 0.3}
@@ -63,7 +63,7 @@ def test_a_significant_but_tiny_excess_is_not_degradation() -> None:
 def test_gain_drift_window_is_degraded_with_gain_drift_named(clip_metrics) -> None:
     reference = clip_verdicts(reference_rows(clip_metrics))
     verdict = degradation_verdict(
-        clip_verdicts(window_rows(clip_metrics, "gain_drift")), reference, MonitoringConfig()
+        clip_verdicts(window_rows(clip_metrics, "gain_drift")), reference, section("monitoring")
     )
     assert verdict.degraded and verdict.causes[0] == "gain_drift"
     assert verdict.cause_counts["gain_drift"] >= 0.8 * verdict.n
@@ -72,6 +72,6 @@ def test_gain_drift_window_is_degraded_with_gain_drift_named(clip_metrics) -> No
 def test_clean_window_is_not_degraded(clip_metrics) -> None:
     reference = clip_verdicts(reference_rows(clip_metrics))
     window = clip_verdicts(window_rows(clip_metrics))
-    verdict = degradation_verdict(window, reference, MonitoringConfig())
+    verdict = degradation_verdict(window, reference, section("monitoring"))
     assert not verdict.degraded and verdict.causes == ()
     assert verdict.flagged == sum(name != "" for name in top_causes(window))

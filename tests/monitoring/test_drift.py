@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from monitoring.config import MonitoringConfig
 from monitoring.degradation import clip_verdicts, top_causes
 from monitoring.drift import drift_report, evidently_frame
 from monitoring.synthetic import synthetic_log, synthetic_reference
+from tests.configs import section
 from tests.monitoring.conftest import reference_rows, window_rows
 
-CONFIG = MonitoringConfig()
+CONFIG = section("monitoring")
 
 
 def report(current: pd.DataFrame, reference: pd.DataFrame):

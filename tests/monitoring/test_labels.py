@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from features.sources import sync_sources
-from monitoring.config import MonitoringConfig
 from monitoring.labels import join_labels, label_accuracy, read_ef_labels
+from tests.configs import section
 
-CONFIG = MonitoringConfig(min_labels=3, label_mae_margin=2.0)
+CONFIG = section("monitoring", min_labels=3, label_mae_margin=2.0)
 
 
 def predictions() -> pd.DataFrame:
@@ -102,7 +102,7 @@ def test_an_applied_feast_store_answers_through_the_label_view(tmp_path: Path) -
 
     write_labels(tmp_path, "2026-01-07")
     from_file = read_ef_labels(tmp_path / "features", predictions().study_id)
-    apply(open_store(tmp_path / "features"))
+    apply(open_store(tmp_path / "features"), section("features"))
     assert (tmp_path / "features" / "registry.db").is_file()
     from_feast = read_ef_labels(tmp_path / "features", predictions().study_id)
     pd.testing.assert_frame_equal(
