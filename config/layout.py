@@ -188,3 +188,14 @@ class RunLayout:
     @property
     def reports_dir(self) -> Path:
         return REPORTS
+
+    # ------------------------------------------------------------------ research experiments
+    @property
+    def experiment_runs(self) -> Path:
+        """models/experiments: research experiments' own run folders, apart from the pipeline's run."""
+        return MODELS / "experiments"
+
+    @property
+    def experiment_reports(self) -> Path:
+        """reports/experiments: one report folder per experiment (seed-table/)."""
+        return REPORTS / "experiments"

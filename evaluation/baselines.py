@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from config.params import Params
-from evaluation.probe_protocol import fit_protocol, headline, label_efficiency, task_report
+from evaluation.probe_protocol import fit_protocol
 from evaluation.results import NotMeasured, jsonable
 from evaluation.tokens import Progress, clean_tokens
 from model.config import PretrainConfig, token_time_steps
@@ -44,10 +44,8 @@ def results_key(params: Params, frame: pd.DataFrame) -> str:
 
 def protocol_summary(tokens: np.ndarray, frame: pd.DataFrame, params: Params) -> dict:
     """The headline metrics and label-efficiency curves of the probe protocol on some tokens (the random-init
-    baseline's, or a seed-table encoder's)."""
-    result = fit_protocol(tokens, frame, params.probe, token_time_steps(params.pretrain))
-    tasks = {task: task_report(r) for task, r in result.tasks.items()}
-    return jsonable(headline(result.tasks) | {"label_efficiency": label_efficiency(tasks)})
+    baseline's; the seed table takes the same `ProtocolResult.report` and keeps the fitted probes)."""
+    return jsonable(fit_protocol(tokens, frame, params.probe, token_time_steps(params.pretrain)).report())
 
 
 def random_init(

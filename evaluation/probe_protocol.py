@@ -165,6 +165,12 @@ class ProtocolResult:
     def ensembles(self) -> dict[str, ProbeEnsemble]:
         return {t: r.ensemble for t, r in self.tasks.items() if isinstance(r, TaskProbes)}
 
+    def report(self) -> dict:
+        """The headline metrics and label-efficiency curves of every task (the random-init baseline's and
+        the seed table's numbers)."""
+        tasks = {task: task_report(r) for task, r in self.tasks.items()}
+        return headline(self.tasks) | {"label_efficiency": label_efficiency(tasks)}
+
 
 def fit_protocol(
     tokens: np.ndarray, frame: pd.DataFrame, config: ProbeConfig, time_steps: int

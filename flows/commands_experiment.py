@@ -1,5 +1,5 @@
 """`echojepa experiment seed-table`: the EchoJEPA paper's comparisons re-run at equal compute on any
-EchoNet-layout data (evaluation.seed_table). Heavy imports stay inside the command."""
+EchoNet-layout data (experiments.seed_table). Heavy imports stay inside the command."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Literal
 
 from cyclopts import App
 
+from config import PARAMS_FILE
 from flows.app import app
 
 experiment_app = App(
@@ -22,18 +23,20 @@ def seed_table(
     budget: Literal["tiny", "gpu"] = "tiny",
     data: Path | None = None,
     pediatric: Path | None = None,
-    out: Path = Path("reports/experiments/seed-table"),
+    out: Path | None = None,
     methods: list[Literal["jepa", "videomae", "supervised", "random_init"]] | None = None,
     seeds: list[int] | None = None,
+    params: Path = PARAMS_FILE,
     set: list[str] | None = None,
 ) -> None:
     """JEPA vs VideoMAE vs supervised-from-scratch vs a random-init frozen encoder, at equal compute.
 
     Each method is pretrained once (same steps, batch, data and seed; reused on a re-run, resumed when
     interrupted) under models/experiments/seed-table-BUDGET/, then measured with the same frozen-encoder
-    protocol: EF MAE, view accuracy at 1 / 10 / 100 % of the labels, EF MAE under the six robustness settings,
-    pediatric zero-shot vs probe-trained; probes over 3 seeds (mean ± std). Writes results.json, table.md
-    (the paper's numbers beside ours, each claim marked reproduced or not) and seed_table.png to --out.
+    protocol as the evaluation (params.yaml `probe:`): EF MAE, view accuracy at 1 / 10 / 100 % of the labels,
+    EF MAE under the six robustness settings, pediatric zero-shot vs probe-trained; probes over 3 seeds (mean
+    ± std). Writes results.json, table.md (the paper's numbers beside ours, each claim marked reproduced or
+    not), seed_table.png and params.resolved.yaml to --out.
 
     Parameters
     ----------
@@ -47,26 +50,29 @@ def seed_table(
         An EchoNet-layout pediatric folder (ingest EchoNet-Pediatric with `echojepa ingest` first); default:
         the simulated pediatric set when --data is not given, else none (the pediatric column reads n/a).
     out
-        Report folder.
+        Report folder; default the run layout's reports/experiments/seed-table.
     methods
         A subset of the methods (default all four).
     seeds
-        Probe seeds (default 0 1 2).
+        Probe seeds (default params.yaml probe.seeds: 0 1 2).
+    params
+        Parameter file (read once; the budget's settings and --set apply on top).
     set
-        params.yaml overrides for every method, section.key=value (e.g. optimization.steps=1000).
+        Overrides for every method, section.key=value (e.g. optimization.steps=1000 probe.epochs=10).
     """
-    from evaluation.seed_table import METHODS, run_seed_table
-    from flows.app import overrides
+    from experiments.budgets import METHODS
+    from experiments.seed_table import run_seed_table
     from flows.progress import StageBars
 
     bars = StageBars()
     try:
         results = run_seed_table(
-            budget, data, pediatric, out, methods=tuple(methods or METHODS), seeds=tuple(seeds or (0, 1, 2)),
-            overrides=overrides(set or []), on_progress=bars.advance, on_stage=bars.stage,
+            budget, data, pediatric, out, methods=tuple(methods or METHODS), seeds=tuple(seeds or ()),
+            overrides=set or [], params=params, on_progress=bars.advance, on_stage=bars.stage,
         )  # fmt: skip
     finally:
         bars.close()
+    out = Path(results["report_dir"])
     bars.console.print((out / "table.md").read_text(), markup=False, highlight=False)
     print(f"wrote {out / 'table.md'}, {out / 'seed_table.png'} and {out / 'results.json'} "
           f"({len(results['methods'])} methods)")  # fmt: skip

@@ -10,10 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from evaluation.seed_protocol import patient_folds
-from evaluation.seed_report import claims
-from evaluation.seed_table import METHODS, run_seed_table
+from evaluation.results import NotMeasured, jsonable
+from experiments.budgets import METHODS
+from experiments.protocol import patient_folds
+from experiments.report import claims, write_report
+from experiments.seed_table import run_seed_table
 from flows.cli import main
 from ultrasound.dataset import simulate_dataset
 
@@ -21,6 +24,7 @@ FAST = {
     "data.frames": 8, "data.resolution": 64, "data.batch_size": 4, "optimization.steps": 6,
     "optimization.warmup": 1, "optimization.checkpoint_every": 3,
 }  # fmt: skip
+PROBE = {"probe.epochs": 2}  # the probes' epochs, through the same overrides
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +34,7 @@ def table_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     simulate_dataset(root / "kids", 12, seed=5, cohort="pediatric", workers=2)
     kwargs = {
         "data_dir": root / "adult", "pediatric_dir": root / "kids", "out_dir": root / "report",
-        "models_dir": root / "models", "seeds": (0, 1), "overrides": FAST, "probe_overrides": {"epochs": 2},
+        "models_dir": root / "models", "seeds": (0, 1), "overrides": FAST | PROBE,
     }  # fmt: skip
     stages: list[str] = []
     results = run_seed_table("tiny", on_stage=stages.append, **kwargs)
@@ -56,7 +60,8 @@ def test_every_method_is_trained_at_equal_steps_and_measured(table_run: dict) ->
         assert all(0 <= v["mean"] <= 1 for v in m["view_accuracy"].values())
         rob = m["robustness"]
         assert len(rob["settings"]) == 6 and np.isfinite(rob["mean_increase"])
-        expected = np.mean([s["ef_mae"] / m["ef_mae"]["mean"] - 1 for s in rob["settings"]])
+        # relative to the served ensemble's clean EF MAE, as the evaluation computes it
+        expected = np.mean([s["ef_mae"]["value"] / m["ef_mae"]["value"] - 1 for s in rob["settings"]])
         assert rob["mean_increase"] == pytest.approx(expected)
         ped = m["pediatric"]
         assert ped["n"] == 12 and ped["folds"] == 3 and ped["probe_epochs"] >= 2
@@ -89,7 +94,7 @@ def test_rerun_reuses_pretraining_and_measurements(table_run: dict) -> None:
 
 def test_a_changed_setting_trains_afresh(table_run: dict) -> None:
     """Another step count (or seed, or dataset) gets its own run folder: never another config's weights."""
-    kwargs = table_run["kwargs"] | {"overrides": FAST | {"optimization.steps": 4}}
+    kwargs = table_run["kwargs"] | {"overrides": FAST | PROBE | {"optimization.steps": 4}}
     changed = run_seed_table("tiny", methods=("videomae",), **kwargs)
     train = changed["methods"]["videomae"]["pretraining"]
     assert train["steps"] == 4 and not train["reused"]
@@ -158,6 +163,41 @@ def test_bad_inputs_fail_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "not an EchoNet-layout folder" in err and str(tmp_path) in err
+    # a mistyped --set key (probe settings included) is the loader's one-line error, before any work
+    with pytest.raises(SystemExit) as exit_info:
+        main(["experiment", "seed-table", "--set", "probe.epochz=2", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 1 and err.count("\n") == 0 and "probe.epochz: unknown key" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_says_why_a_column_was_not_measured(tmp_path: Path) -> None:
+    """Single-view data and no pediatric set: the cells read the reason, results.json holds null + reason,
+    the claims that need them are n/a, and the plots still draw."""
+    pretraining = {"steps": 6, "batch": 4, "total_flops": 2e9, "seconds": 1.0}
+    no_view, no_kids = NotMeasured("fewer than two views (A4C)"), NotMeasured("no pediatric dataset given")
+    rob = {"settings": [{"kind": "blur", "severity": "low", "ef_mae": {"value": 9.9, "mean": 9.8, "std": 0.1},
+                         "relative_increase": 0.1}], "mean_increase": 0.1}  # fmt: skip
+
+    def method(ef: float, robustness) -> dict:
+        return {"ef_mae": {"value": ef, "mean": ef, "std": 0.1}, "view_accuracy": no_view,
+                "robustness": robustness, "pediatric": no_kids, "pretraining": pretraining}  # fmt: skip
+
+    results = jsonable({
+        "budget": "tiny", "data": "adult", "pediatric_data": None, "config": {"probe": {"seeds": [0]}},
+        "methods": {"jepa": method(9.0, rob), "videomae": method(9.5, NotMeasured("no ef probe"))},
+    })  # fmt: skip
+    assert results["methods"]["jepa"]["pediatric"] == {"value": None, "reason": "no pediatric dataset given"}
+    write_report(results, tmp_path)
+    table = (tmp_path / "table.md").read_text()
+    jepa_row = next(line for line in table.splitlines() if line.startswith("| JEPA (latent"))
+    assert jepa_row.count("n/a — fewer than two views (A4C)") == 3 and "| +10.0% |" in jepa_row
+    assert "n/a — no pediatric dataset given / n/a — no pediatric dataset given" in jepa_row
+    verdicts = {row[0][:20]: row[3] for row in claims(results["methods"])}
+    assert verdicts["JEPA is more label-e"] == "n/a" and verdicts["JEPA transfers bette"] == "n/a"
+    assert verdicts["JEPA has lower EF MA"] == "yes"
+    assert "| VideoMAE (pixel reconstruction) | n/a |" in table  # its robustness row
+    assert (tmp_path / "seed_table.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_command_line_run_ends_cleanly(
@@ -167,7 +207,7 @@ def test_command_line_run_ends_cleanly(
     share the console at once (they broke rich's live stack: IndexError at the very end of a long run)."""
     (tmp_path / "params.yaml").write_text((Path(__file__).parents[2] / "params.yaml").read_text())
     monkeypatch.chdir(tmp_path)
-    sets = [arg for pair in FAST.items() for arg in ("--set", f"{pair[0]}={pair[1]}")]
+    sets = [arg for pair in (FAST | PROBE).items() for arg in ("--set", f"{pair[0]}={pair[1]}")]
     with pytest.raises(SystemExit) as exit_info:  # cyclopts exits with the command's status
         main([
             "experiment", "seed-table", "--data", str(table_run["root"] / "adult"), "--out", "report",
@@ -176,4 +216,8 @@ def test_command_line_run_ends_cleanly(
     assert exit_info.value.code in (0, None)
     out = capsys.readouterr().out
     assert "wrote report/table.md" in out and "| VideoMAE (pixel reconstruction) |" in out
+    assert "n/a — no pediatric dataset given" in out  # no --pediatric with --data: the column says why
+    resolved = yaml.safe_load((tmp_path / "report" / "params.resolved.yaml").read_text())
+    assert resolved["probe"]["epochs"] == 2 and resolved["probe"]["seeds"] == [0]
+    assert resolved["optimization"]["steps"] == FAST["optimization.steps"]
     assert len(list((tmp_path / "models" / "experiments" / "seed-table-tiny").glob("*/encoder.pt"))) == 2

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from evaluation.seed_report import LABELS
+from experiments.report import LABELS, section
 
 SHORT = {
     "jepa": "JEPA",
@@ -26,6 +26,12 @@ def _stat(value) -> tuple[float, float]:
     return float("nan"), 0.0
 
 
+def _legend(ax) -> None:
+    """A legend when the panel drew something (a column nobody measured leaves the panel empty)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+
+
 def plot(results: dict, path: Path) -> Path:
     methods = results["methods"]
     names = list(methods)
@@ -40,8 +46,8 @@ def plot(results: dict, path: Path) -> Path:
     ef_ax.set_title("EF regression, frozen encoder + attentive probe")
 
     for n, c in zip(names, colours, strict=True):
-        views = methods[n].get("view_accuracy")
-        if not isinstance(views, dict):
+        views = section(methods[n].get("view_accuracy"))
+        if views is None:
             continue
         fractions = sorted(views, key=float)
         means = [100 * views[f]["mean"] for f in fractions]
@@ -59,18 +65,18 @@ def plot(results: dict, path: Path) -> Path:
     view_ax.set_xlabel("labelled TRAIN+VAL studies used (%)")
     view_ax.set_ylabel("view accuracy (%)")
     view_ax.set_title("Label efficiency (view classification)")
-    view_ax.legend(fontsize=8)
+    _legend(view_ax)
 
     settings = []
     for n in names:
-        rob = methods[n].get("robustness")
-        if isinstance(rob, dict):
+        rob = section(methods[n].get("robustness"))
+        if rob is not None:
             settings = [f"{s['kind']}\n{s['severity']}" for s in rob["settings"]]
             break
     width = 0.8 / max(1, len(names))
     for i, (n, c) in enumerate(zip(names, colours, strict=True)):
-        rob = methods[n].get("robustness")
-        if isinstance(rob, dict):
+        rob = section(methods[n].get("robustness"))
+        if rob is not None:
             x = np.arange(len(rob["settings"])) + i * width
             rob_ax.bar(
                 x,
@@ -83,17 +89,10 @@ def plot(results: dict, path: Path) -> Path:
     rob_ax.axhline(0, color="black", linewidth=0.8)
     rob_ax.set_ylabel("EF MAE increase over clean (%)")
     rob_ax.set_title("Robustness to acoustic artefacts")
-    rob_ax.legend(fontsize=8)
+    _legend(rob_ax)
 
     for i, key in enumerate(("zero_shot_ef_mae", "probe_trained_ef_mae")):
-        vals = [
-            _stat(
-                (methods[n].get("pediatric") or {}).get(key)
-                if isinstance(methods[n].get("pediatric"), dict)
-                else None
-            )
-            for n in names
-        ]
+        vals = [_stat((section(methods[n].get("pediatric")) or {}).get(key)) for n in names]
         ped_ax.bar(
             np.arange(len(names)) + i * 0.4,
             [v[0] for v in vals],

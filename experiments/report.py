@@ -1,12 +1,18 @@
 """The seed table's report: a markdown table with the EchoJEPA paper's reference numbers beside ours, the
 paper's claims checked one by one against our numbers (reproduced or not, never rounded into agreement), the
-robustness settings, and a four-panel plot (EF MAE, view label efficiency, robustness, pediatric shift)."""
+robustness settings, and a four-panel plot (EF MAE, view label efficiency, robustness, pediatric shift).
+
+It reads results as results.json holds them (evaluation.results.jsonable): a summary is {value, mean, std}
+(value: the served ensemble, mean ± std: the single probes), a metric or a whole section that could not be
+measured is {value: null, reason}, shown "n/a — reason"."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+
+from evaluation.results import render
 
 LABELS = {
     "jepa": "JEPA (latent prediction)",
@@ -28,10 +34,25 @@ PAPER_SCALE = (
 )
 
 
+def section(node) -> dict | None:
+    """A measured section or summary (a dict that is not a {value: null, reason} NotMeasured), else None."""
+    return node if isinstance(node, dict) and not ("reason" in node and node.get("value") is None) else None
+
+
+def _part(node, key: str):
+    """node[key] of a measured section, or the section itself when it was not measured (so its reason
+    shows in every cell it would have filled)."""
+    return node.get(key) if section(node) is not None else node
+
+
+def _na(value) -> str:
+    return "n/a" if value is None else render(value)
+
+
 def _pm(value, scale: float = 1.0, digits: int = 2) -> str:
     if isinstance(value, dict) and "mean" in value:
         return f"{value['mean'] * scale:.{digits}f} ± {value['std'] * scale:.{digits}f}"
-    return "n/a" if value is None else str(value)
+    return _na(value)
 
 
 def _mean(value) -> float:
@@ -39,18 +60,15 @@ def _mean(value) -> float:
 
 
 def _view(m: dict, fraction: str):
-    views = m.get("view_accuracy")
-    return views.get(fraction) if isinstance(views, dict) else views
+    return _part(m.get("view_accuracy"), fraction)
 
 
 def _robust(m: dict):
-    r = m.get("robustness")
-    return r.get("mean_increase") if isinstance(r, dict) else r
+    return _part(m.get("robustness"), "mean_increase")
 
 
 def _ped(m: dict, key: str):
-    p = m.get("pediatric")
-    return p.get(key) if isinstance(p, dict) else p
+    return _part(m.get("pediatric"), key)
 
 
 def _separated(a, b) -> bool:
@@ -153,7 +171,7 @@ def claims(methods: dict) -> list[tuple[str, str, str, str]]:
 
 
 def _fmt_pct(value) -> str:
-    return f"{value:+.1%}" if isinstance(value, float) else str(value)
+    return f"{value:+.1%}" if isinstance(value, float) else _na(value)
 
 
 def markdown(results: dict) -> str:
@@ -164,7 +182,7 @@ def markdown(results: dict) -> str:
         f"# The seed table, budget `{results['budget']}`",
         "",
         f"Data: `{results['data']}`; pediatric: `{results.get('pediatric_data')}`. Frozen encoders, "
-        f"attentive probe, mean ± std over probe seeds {results['config']['evaluate']['probe_seeds']}. "
+        f"attentive probe, mean ± std over probe seeds {results['config']['probe']['seeds']}. "
         + PAPER_SCALE
         + f" Here each method saw {seen:,} training clips (the paper: ~86 M). JEPA is evaluated through its "
         "EMA target encoder, as V-JEPA's evaluations load it.",
@@ -209,17 +227,19 @@ def _robustness_lines(methods: dict) -> list[str]:
         "",
         "## EF MAE under the robustness settings",
         "",
+        "The served ensemble of the 100 % EF probes on perturbed TEST videos (relative increase over its "
+        "clean EF MAE).",
+        "",
         "| model | " + " | ".join(_settings(methods)) + " |",
         "|---|" + "---|" * len(_settings(methods)),
     ]
     for key, m in methods.items():
-        rows = (
-            {f"{s['kind']}/{s['severity']}": s for s in (m.get("robustness") or {}).get("settings", [])}
-            if isinstance(m.get("robustness"), dict)
-            else {}
-        )
+        rows = {
+            f"{s['kind']}/{s['severity']}": s
+            for s in (section(m.get("robustness")) or {}).get("settings", [])
+        }
         cells = [
-            f"{rows[s]['ef_mae']:.2f} ({rows[s]['relative_increase']:+.0%})" if s in rows else "n/a"
+            f"{rows[s]['ef_mae']['value']:.2f} ({rows[s]['relative_increase']:+.0%})" if s in rows else "n/a"
             for s in _settings(methods)
         ]
         lines.append(f"| {LABELS.get(key, key)} | " + " | ".join(cells) + " |")
@@ -228,13 +248,14 @@ def _robustness_lines(methods: dict) -> list[str]:
 
 def _settings(methods: dict) -> list[str]:
     for m in methods.values():
-        if isinstance(m.get("robustness"), dict):
+        if section(m.get("robustness")):
             return [f"{s['kind']}/{s['severity']}" for s in m["robustness"]["settings"]]
     return []
 
 
 def write_report(results: dict, out_dir: Path) -> None:
-    from evaluation.seed_plots import plot
+    """table.md and seed_table.png from results as results.json holds them."""
+    from experiments.plots import plot
 
     (out_dir / "table.md").write_text(markdown(results))
     plot(results, out_dir / "seed_table.png")
