@@ -1,0 +1,263 @@
+"""Replaying the ledger: who may sign each line, what each event requires, and the state it leaves.
+
+One replay serves both readers. `strict=True` (verification) checks, line by line, with the allowed
+signers in force at that line: the line's signature and role; that the signers hash only changes through
+a `signers-changed` line signed by a release manager of the previous version; and, for decision lines,
+the reviewer's signed document (bound to this ledger and this registration, signed by a reviewer who is
+not the registrant: compared by principal and by key). `strict=False` (listings) applies the same state
+changes without checking, so a damaged ledger can still be shown.
+
+Each invariant is the failure it catches: a hand-written `approved` line (no valid reviewer document), a
+self-approval under a second name (same key), a reviewer key added to the signers file by the initiator
+(signers hash changed without `signers-changed`), a waiver or rollback without a second person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from release.decision_docs import DecisionError, VerifiedDecision, check_document
+from release.events import ACTION_EVENT, DECISION_EVENTS, LINE_ROLES, Action, CandidateState, Event, Role
+from release.ledger_chain import signed_bytes
+from release.signing import AllowedSigners, SignatureError, SignersStore, Verified
+
+
+class RuleError(ValueError):
+    """A line breaks a release rule (one line)."""
+
+
+def blocking_failures(gates: list[dict]) -> list[str]:
+    """Gates that failed and block: not advisory. A `waived` mark written by the initiator into the
+    gate rows does not count; a waiver is a reviewer's signed decision (a `waived` line)."""
+    return [
+        str(g.get("name", f"gate-{i}"))
+        for i, g in enumerate(gates or [])
+        if g.get("passed") is not True and (not g.get("advisory") or g.get("waived"))
+    ]
+
+
+@dataclass
+class CandidateRecord:
+    """A candidate while the ledger is replayed."""
+
+    registration: dict
+    registrant: Verified | None
+    state: CandidateState
+    failed: list[str]
+    waived: dict[str, dict] = field(default_factory=dict)
+    decision: dict | None = None
+    packaged: dict | None = None
+    entries: list[dict] = field(default_factory=list)
+
+    @property
+    def open_failures(self) -> list[str]:
+        return [g for g in self.failed if g not in self.waived]
+
+
+class Replay:
+    """The ledger's state after the lines applied so far."""
+
+    def __init__(self, store: SignersStore | None = None, *, strict: bool = False) -> None:
+        self.store, self.strict = store, strict
+        self.pinned: AllowedSigners | None = None
+        self.pinned_sha = ""
+        self.genesis = ""
+        self.candidates: dict[str, CandidateRecord] = {}
+        self.stack: list[dict] = []  # promotion stack: `promoted` pushes, `rollback` pops to its target
+        self.production: dict | None = None
+
+    # ------------------------------------------------------------------ applying one line
+    def apply(self, entry: dict) -> None:
+        """Apply one (structurally valid) line; in strict mode RuleError / DecisionError / SignatureError
+        when it breaks a rule."""
+        event = Event(entry["event"])
+        signer = self._check_signature(entry, event) if self.strict else None
+        if not self.genesis:
+            self.genesis = str(entry.get("hash", ""))
+        record = self.candidates.get(entry.get("candidate_id", ""))
+        if event == Event.CANDIDATE:
+            self._require(record is None, f"candidate {entry['candidate_id']} is registered twice")
+            failed = blocking_failures(entry.get("gates", []))
+            state = CandidateState.GATES_FAILED if failed else CandidateState.PENDING
+            record = CandidateRecord(entry, signer, state, failed)
+            self.candidates[entry["candidate_id"]] = record
+        elif event not in (Event.SIGNERS_CHANGED, Event.RECOVERED):
+            self._require(record is not None, f"{event} for unknown candidate {entry.get('candidate_id')}")
+            if record is None:
+                return
+        if record is not None:
+            record.entries.append(entry)
+        if event in DECISION_EVENTS:
+            decision = self._decision(entry, event)
+            if decision is not None:
+                check_decision(self, decision, line_signer=signer)
+        self._transition(event, entry, record)
+
+    def _transition(self, event: Event, entry: dict, record: CandidateRecord | None) -> None:
+        if event == Event.GATES_FAILED:
+            self._require(bool(record.failed), f"gates_failed for {record_id(record)}, whose gates passed")
+        elif event == Event.WAIVED:
+            for gate in entry.get("gates", []):
+                record.waived[gate] = {"by": entry.get("reviewer"), "reason": entry.get("reason")}
+            if record.state == CandidateState.GATES_FAILED and not record.open_failures:
+                record.state = CandidateState.PENDING
+        elif event in (Event.APPROVED, Event.REJECTED, Event.EXPIRED):
+            if event == Event.EXPIRED:
+                self._require(
+                    record.state == CandidateState.PENDING, f"{record_id(record)} is {record.state}"
+                )
+            record.state = CandidateState(str(event))
+            record.decision = entry
+        elif event == Event.PACKAGED:
+            self._require(
+                record.state == CandidateState.APPROVED and record.packaged is None,
+                f"{record_id(record)} is packaged while {record.state}",
+            )
+            manifest = record.registration.get("manifest") or {}
+            self._require(
+                entry.get("files") == manifest, "packaged files differ from the registered manifest"
+            )
+            record.packaged = entry
+        elif event == Event.PROMOTED:
+            packaged = record.packaged or {}
+            self._require(
+                packaged.get("bento_tag") == entry.get("bento_tag"),
+                f"promoted {entry.get('bento_tag')} was not packaged for {record_id(record)}",
+            )
+            self._promote(entry, push=True)
+        elif event == Event.ROLLBACK:
+            self._promote(entry, push=False)
+        elif event == Event.SIGNERS_CHANGED and self.strict:
+            self.pinned = self.store.get(entry["new_signers"])
+            self.pinned_sha = self.pinned.sha256
+        elif event == Event.SIGNERS_CHANGED:
+            self.pinned_sha = entry.get("new_signers", "")
+
+    def _promote(self, entry: dict, *, push: bool) -> None:
+        if push:
+            self.stack.append(entry)
+        else:
+            ids = [e.get("candidate_id") for e in self.stack]
+            if entry.get("candidate_id") in ids:
+                del self.stack[len(ids) - ids[::-1].index(entry.get("candidate_id")) :]
+            else:
+                self.stack.append(entry)
+        if self.production is not None:
+            self.candidates[self.production["candidate_id"]].state = CandidateState.RETIRED
+        self.candidates[entry["candidate_id"]].state = CandidateState.PRODUCTION
+        self.production = entry
+
+    # ------------------------------------------------------------------ strict checks
+    def _require(self, condition: bool, message: str) -> None:
+        if self.strict and not condition:
+            raise RuleError(message)
+
+    def _check_signature(self, entry: dict, event: Event) -> Verified:
+        """The line's signature, against the signers version in force (or, for `signers-changed`, the
+        version it replaces; the very first line bootstraps trust in its own version)."""
+        recorded = entry["signers"]
+        if not self.pinned_sha:
+            if event != Event.SIGNERS_CHANGED:
+                raise RuleError("the first line must be `signers-changed` (the allowed signers in force)")
+            if recorded != entry.get("new_signers"):
+                raise RuleError("the first signers-changed line must record its own version as `signers`")
+            version = self.store.get(recorded)
+        elif recorded != self.pinned_sha:
+            raise RuleError(
+                f"signers hash {str(recorded)[:12]}… differs from the version in force "
+                f"{self.pinned_sha[:12]}… "
+                "without a release-manager-signed signers-changed entry"
+            )
+        else:
+            version = self.pinned
+        try:
+            role = Role(entry["role"])
+        except ValueError:
+            raise RuleError(f"unknown role {entry['role']!r}") from None
+        if role not in LINE_ROLES[event]:
+            raise RuleError(f"a {event} line may not be signed as {role}")
+        return version.verify(signed_bytes(entry), str(entry["sig"]), role, str(entry["signer"]))
+
+    def _decision(self, entry: dict, event: Event) -> VerifiedDecision | None:
+        if not self.strict:
+            return None
+        if not entry.get("decision"):
+            raise RuleError(f"{event} line carries no reviewer-signed decision")
+        decision = check_document(str(entry["decision"]), self.pinned)
+        if ACTION_EVENT[decision.action] != event:
+            raise RuleError(f"{event} line carries a {decision.action} decision")
+        if entry.get("reviewer") != decision.reviewer.principal:
+            raise RuleError(
+                f"line names reviewer {entry.get('reviewer')!r}; the decision is signed by another"
+            )
+        return decision
+
+
+def record_id(record: CandidateRecord | None) -> str:
+    return "?" if record is None else str(record.registration.get("candidate_id"))
+
+
+def check_decision(replay: Replay, decision: VerifiedDecision, line_signer: Verified | None = None) -> None:
+    """May `decision` take effect on the state `replay` is in? DecisionError (one line) if not."""
+    if decision.ledger != replay.genesis:
+        raise DecisionError("decision was signed for another ledger")
+    if decision.action == Action.ROLLBACK:
+        _check_rollback(replay, decision, line_signer)
+        return
+    record = replay.candidates.get(decision.candidate_id)
+    if record is None:
+        raise DecisionError(f"unknown candidate {decision.candidate_id!r}")
+    if decision.registration != record.registration["hash"]:
+        raise DecisionError(f"decision is for another registration of {decision.candidate_id}")
+    _refuse_self(decision.reviewer, record.registrant, "registered this candidate", "self-approval")
+    state = record.state
+    if decision.action == Action.WAIVE:
+        if not decision.reason.strip() or not decision.gates:
+            raise DecisionError("a waiver names the gates it waives and gives a reason")
+        unknown = sorted(set(decision.gates) - set(record.open_failures))
+        if unknown or state not in (CandidateState.GATES_FAILED, CandidateState.PENDING):
+            raise DecisionError(
+                f"cannot waive {', '.join(unknown) or 'gates'}: {decision.candidate_id} is "
+                f"{state}, open failures: {', '.join(record.open_failures) or 'none'}"
+            )
+        return
+    if record.open_failures:
+        raise DecisionError(
+            f"candidate {decision.candidate_id} failed gate(s) {', '.join(record.open_failures)} "
+            "at registration; a reviewer must waive them first"
+        )
+    if state != CandidateState.PENDING:
+        by = (record.decision or {}).get("reviewer")
+        raise DecisionError(
+            f"candidate {decision.candidate_id} is already {state}{f' by {by}' if by else ''}"
+        )
+    if decision.action == Action.REJECT and not decision.reason.strip():
+        raise DecisionError("a rejection needs a reason")
+
+
+def _check_rollback(replay: Replay, decision: VerifiedDecision, line_signer: Verified | None) -> None:
+    if not decision.reason.strip():
+        raise DecisionError("a rollback needs a reason")
+    if replay.production is None or len(replay.stack) < 2:
+        raise DecisionError("no previous production version to roll back to")
+    if decision.production != replay.production["hash"]:
+        raise DecisionError("rollback decision was signed for another production state")
+    target = replay.stack[-2]
+    if decision.candidate_id != target["candidate_id"]:
+        raise DecisionError(f"rollback target {decision.candidate_id} is not the previous production")
+    if line_signer is not None:
+        _refuse_self(decision.reviewer, line_signer, "is also the one applying it", "one person")
+
+
+def _refuse_self(reviewer: Verified, other: Verified | None, what: str, rule: str) -> None:
+    """Separation of duties: the same principal, or the same key under another name, is one person."""
+    if other is None:
+        return
+    same_key = bool(reviewer.fingerprint) and reviewer.fingerprint == other.fingerprint
+    if same_key or reviewer.principal.casefold() == other.principal.casefold():
+        raise DecisionError(
+            f"reviewer {reviewer.principal} {what} ({other.principal}); {rule} is not allowed"
+        )
+
+
+__all__ = ["CandidateRecord", "Replay", "RuleError", "SignatureError", "blocking_failures", "check_decision"]
