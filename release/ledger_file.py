@@ -157,26 +157,29 @@ class LedgerFile:
         """(result, strict replay, {witness name: its latest seq}) for raw `lines`; `with_store=False`
         leaves out the model store's heads (`recover` examines those itself)."""
         entries, result = verify_chain(lines)
+        faults = [] if result.ok else [result]
         replay = Replay(self.signers, strict=True)
-        if not result.ok:
-            return result, replay, {}
         for number, entry in enumerate(entries, start=1):
             try:
                 replay.apply(entry)
             except _REFUSED as exc:
-                return VerifyResult(False, number, str(exc)), replay, {}
+                faults.append(VerifyResult(False, number, str(exc)))
+                break
         hashes = [e["hash"] for e in entries]
         notes, seen = [], {}
-        for witness in self.witnesses if hashes else ():
+        for witness in self.witnesses if hashes else ():  # the earliest disagreement wins, whoever finds it
             try:
-                found = compare(witness, replay.genesis, hashes)
+                found = compare(witness, hashes[0], hashes)
             except WitnessError as exc:
-                return VerifyResult(False, len(hashes), str(exc)), replay, {}
+                faults.append(VerifyResult(False, len(hashes), str(exc)))
+                continue
             if found.line is not None:
-                return VerifyResult(False, found.line, found.reason), replay, {}
+                faults.append(VerifyResult(False, found.line, found.reason))
             seen[witness.name] = found.latest_seq
             if found.latest_seq < len(hashes):
                 notes.append(f"{witness.name} has not seen lines {found.latest_seq + 1}-{len(hashes)} yet")
+        if faults:
+            return min(faults, key=lambda f: f.line or 0), replay, {}
         stored = self.store_heads() if self.store_heads and with_store else {}
         heads = {**{h: "(given)" for h in expected_heads}, **stored}
         chained = set(hashes)
@@ -203,7 +206,7 @@ class LedgerFile:
             yield tx
             tx.commit()
 
-    def append(self, signer: Signer, event: str, **fields: Any) -> dict:
+    def append(self, signer: Signer, event: str, /, **fields: Any) -> dict:
         """Append one signed entry; returns it as written."""
         with self.transaction(signer) as tx:
             return tx.stage(event, **fields)
@@ -253,7 +256,7 @@ class LedgerTransaction:
         roles = " or ".join(LINE_ROLES[event])
         raise DecisionError(f"key {self.signer.key} may not write a {event} line (needs {roles})")
 
-    def stage(self, event: str, **fields: Any) -> dict:
+    def stage(self, event: str, /, **fields: Any) -> dict:
         """Build, sign and replay the next entry after the ledger and any staged ones; returns it."""
         try:
             kind = Event(event)
