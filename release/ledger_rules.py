@@ -187,7 +187,9 @@ class Replay:
         if ACTION_EVENT[decision.action] != event:
             raise RuleError(f"{event} line carries a {decision.action} decision")
         if entry.get("candidate_id") != decision.candidate_id:
-            raise RuleError(f"{event} line for {entry.get('candidate_id')} carries a decision on {decision.candidate_id}")
+            raise RuleError(
+                f"{event} line for {entry.get('candidate_id')} carries a decision on {decision.candidate_id}"
+            )
         if entry.get("reviewer") != decision.reviewer.principal:
             raise RuleError(
                 f"line names reviewer {entry.get('reviewer')!r}; the decision is signed by another"

@@ -102,7 +102,7 @@ def dvc_lock_hashes(path: Path = Path("dvc.lock")) -> dict[str, str]:
     hashes: dict[str, str] = {}
     for stage in (lock.get("stages") or {}).values():
         for item in [*(stage.get("deps") or []), *(stage.get("outs") or [])]:
-            digest = item.get("md5") or item.get("hash") or item.get("etag")
+            digest = item.get("md5") or item.get("etag")  # DVC 3: `hash: md5` names the algorithm
             if item.get("path") and digest:
                 hashes.setdefault(str(item["path"]), str(digest))
     return dict(sorted(hashes.items()))

@@ -32,6 +32,7 @@ from release.decisions import approved_candidate, verified
 from release.durable import write_point
 from release.events import Action, Event
 from release.ledger import Ledger, LedgerError
+from release.ledger_rules import check_decision
 from release.manifest import ManifestError, check_tree
 from release.model_store import use_project_model_store
 from release.signing import Signer
@@ -166,10 +167,8 @@ def rollback(ledger: Ledger, decision: str, *, signer: Signer) -> str:
         document = check_document(decision, tx.replay.pinned)
         if document.action != Action.ROLLBACK:
             raise DecisionError(f"a {document.action} decision cannot roll back production")
-        current, stack = tx.replay.production, tx.replay.stack
-        if current is None or len(stack) < 2:
-            raise DecisionError("no previous production version to roll back to")
-        target = stack[-2]
+        check_decision(tx.replay, document)  # bound to this production state, with a reason
+        current, target = tx.replay.production, tx.replay.stack[-2]
         _get_model(str(target["bento_tag"]))
         tx.stage(
             Event.ROLLBACK,

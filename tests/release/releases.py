@@ -24,7 +24,9 @@ def make_run(root: Path, seed: int) -> Path:
     (run / "probes" / "ef.pt").write_bytes(b"ef-probe-%d" % seed)
     (run / "probes" / "view.pt").write_bytes(b"view-probe-%d" % seed)
     metrics = {"test": {"ef_mae": {"mean": 8.1, "std": 0.2}, "view_acc": 0.7}, "n": 47, "note": "x"}
-    (run / "evaluation.json").write_text(json.dumps({"metrics": metrics, "gates": GATES, "model_version": f"v{seed}"}))
+    (run / "evaluation.json").write_text(
+        json.dumps({"metrics": metrics, "gates": GATES, "model_version": f"v{seed}"})
+    )
     (run / "reference.parquet").write_bytes(b"PAR1-reference-%d" % seed)
     (run / "model_card.html").write_text(f"<h1>v{seed}</h1>")
     return run
@@ -37,10 +39,17 @@ def files_of(run: Path) -> dict[str, Path]:
 
 def register(ledger: Ledger, keys, run: Path, version: str, *, who: str = "alice", gates=GATES) -> str:
     return register_candidate(
-        ledger, signer=keys.signer(who), files=files_of(run), model_version=version, data_version="d1",
-        git_commit="c0ffee", gates=gates, metrics={"test": {"ef_mae": 8.0}}, params={"pretrain": {"epochs": 1}},
+        ledger,
+        signer=keys.signer(who),
+        files=files_of(run),
+        model_version=version,
+        data_version="d1",
+        git_commit="c0ffee",
+        gates=gates,
+        metrics={"test": {"ef_mae": 8.0}},
+        params={"pretrain": {"epochs": 1}},
         data_hashes={"data/raw/synthetic": "abc123.dir"},
-    )  # fmt: skip
+    )
 
 
 def decide(

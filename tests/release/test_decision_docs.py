@@ -74,4 +74,6 @@ def test_a_document_for_another_ledger_is_refused(approval, tmp_path: Path, keys
     with pytest.raises(DecisionError, match="another ledger"):
         verify_decision(approval[1], other)
     replayed = other.verified_replay()
-    assert check_document(approval[1], replayed.pinned).reviewer.principal == "bob"  # the signature itself is fine
+    assert (
+        check_document(approval[1], replayed.pinned).reviewer.principal == "bob"
+    )  # the signature itself is fine

@@ -32,9 +32,18 @@ def test_a_second_person_approves(ledger: Ledger, run: Path, keys) -> None:
     assert ledger.candidate(cid).state == CandidateState.PENDING
     text = sign_decision(ledger, keys.signer("bob"), "approve", cid, comment="looks good")
     decision = verify_decision(text, ledger)
-    assert (decision.action, decision.reviewer.principal, decision.comment) == (Action.APPROVE, "bob", "looks good")
+    assert (decision.action, decision.reviewer.principal, decision.comment) == (
+        Action.APPROVE,
+        "bob",
+        "looks good",
+    )
     entry = record_decision(ledger, text, signer=keys.signer("alice"))  # the waiting run delivers it
-    assert (entry["event"], entry["reviewer"], entry["signer"], entry["decision"]) == ("approved", "bob", "alice", text)
+    assert (entry["event"], entry["reviewer"], entry["signer"], entry["decision"]) == (
+        "approved",
+        "bob",
+        "alice",
+        text,
+    )
     summary = verified_candidate(ledger, cid)
     assert summary.state == CandidateState.APPROVED and summary.reviewer == "bob" and ledger.verify().ok
 
@@ -46,13 +55,17 @@ def test_self_approval_refused_whatever_the_os_user_is(
         monkeypatch.setenv(name, "bob")  # getpass.getuser() would now say bob
     cid = register(ledger, keys, run, "v1")
     assert ledger.candidate(cid).initiator == "alice"  # the key that signed, not the environment
-    with pytest.raises(DecisionError, match="reviewer alice registered this candidate.*self-approval"):
+    with pytest.raises(DecisionError, match=r"reviewer alice registered this candidate.*self-approval"):
         sign_decision(ledger, keys.signer("alice"), "approve", cid)  # alice holds the reviewer role too
     assert ledger.candidate(cid).state == CandidateState.PENDING
 
 
-@pytest.mark.parametrize(("who", "why"), [("scheduler", "may not sign as echojepa-review"), ("mallory", "may not")])
-def test_keys_without_the_reviewer_role_cannot_decide(ledger: Ledger, run: Path, keys, who: str, why: str) -> None:
+@pytest.mark.parametrize(
+    ("who", "why"), [("scheduler", "may not sign as echojepa-review"), ("mallory", "may not")]
+)
+def test_keys_without_the_reviewer_role_cannot_decide(
+    ledger: Ledger, run: Path, keys, who: str, why: str
+) -> None:
     cid = register(ledger, keys, run, "v1", who="scheduler")
     with pytest.raises(DecisionError, match=why):
         sign_decision(ledger, keys.signer(who), "approve", cid)
@@ -116,14 +129,21 @@ def test_only_a_release_manager_in_force_changes_the_signers(ledger: Ledger, run
     with pytest.raises(DecisionError, match="may not write a signers-changed line"):
         change_signers(ledger, keys.signer("alice"), added)
     with pytest.raises(DecisionError, match="listed again"):  # alice's key again, under a second name
-        change_signers(ledger, keys.signer("dana"), keys.signers(f'eve namespaces="echojepa-review" {keys.public("alice")}\n'))
+        change_signers(
+            ledger,
+            keys.signer("dana"),
+            keys.signers(f'eve namespaces="echojepa-review" {keys.public("alice")}\n'),
+        )
     with pytest.raises(DecisionError, match="keep a release manager"):
         change_signers(ledger, keys.signer("dana"), keys.line("alice") + keys.line("bob"))
     cid = register(ledger, keys, run, "v1")
     with pytest.raises(DecisionError, match="may not"):
         sign_decision(ledger, keys.signer("mallory"), "approve", cid)
     entry = change_signers(ledger, keys.signer("dana"), added)
-    assert entry["event"] == "signers-changed" and entry["previous_signers"] == entry["signers"] != entry["new_signers"]
+    assert (
+        entry["event"] == "signers-changed"
+        and entry["previous_signers"] == entry["signers"] != entry["new_signers"]
+    )
     assert (ledger.signers.root / entry["new_signers"]).read_text() == added
     decide(ledger, keys, cid, reviewer="mallory")  # listed now, by the release manager's signed change
     assert ledger.candidate(cid).state == CandidateState.APPROVED and ledger.verify().ok

@@ -57,7 +57,9 @@ def test_chain_is_signed_linked_and_verifies(ledger: Ledger, ledger_path: Path, 
     assert result.ok and result.notes == ()
 
 
-def test_edit_names_the_edited_line_even_with_a_recomputed_hash(ledger: Ledger, ledger_path: Path, keys) -> None:
+def test_edit_names_the_edited_line_even_with_a_recomputed_hash(
+    ledger: Ledger, ledger_path: Path, keys
+) -> None:
     _fill(ledger, keys)
     lines = _lines(ledger_path)
     entry = json.loads(lines[2])
@@ -73,7 +75,9 @@ def test_edit_names_the_edited_line_even_with_a_recomputed_hash(ledger: Ledger, 
 
 def test_a_chain_rehashed_without_signatures_fails(ledger: Ledger, ledger_path: Path, keys) -> None:
     _fill(ledger, keys)
-    stripped = [canonical_json({k: v for k, v in json.loads(ln).items() if k != "sig"}) for ln in _lines(ledger_path)]
+    stripped = [
+        canonical_json({k: v for k, v in json.loads(ln).items() if k != "sig"}) for ln in _lines(ledger_path)
+    ]
     _write(ledger_path, _rechain(stripped, 0))
     result = ledger.verify()
     assert (result.ok, result.line) == (False, 1) and "not signed" in result.reason
@@ -84,13 +88,17 @@ def test_a_chain_resigned_by_a_key_outside_the_signers_fails(ledger: Ledger, led
     mallory = keys.signer("mallory")
     from release.ledger_chain import signed_bytes
 
-    _write(ledger_path, _rechain(_lines(ledger_path), 2, sign=lambda e: mallory.sign(signed_bytes(e), e["role"])))
+    _write(
+        ledger_path, _rechain(_lines(ledger_path), 2, sign=lambda e: mallory.sign(signed_bytes(e), e["role"]))
+    )
     result = ledger.verify()
     assert (result.ok, result.line) == (False, 3) and "does not verify" in result.reason
 
 
 @pytest.mark.parametrize(("edit", "line"), [("delete-2", 2), ("delete-1", 1), ("swap-2-4", 2)])
-def test_deleted_or_reordered_lines_are_named(ledger: Ledger, ledger_path: Path, keys, edit: str, line: int) -> None:
+def test_deleted_or_reordered_lines_are_named(
+    ledger: Ledger, ledger_path: Path, keys, edit: str, line: int
+) -> None:
     _fill(ledger, keys)
     lines = _lines(ledger_path)
     if edit == "delete-2":
@@ -122,9 +130,13 @@ def test_append_refuses_bad_fields_and_an_unstarted_ledger(ledger: Ledger, tmp_p
     with pytest.raises(LedgerError, match="reserved"):
         ledger.append(alice, "candidate", candidate_id="c", model_version="v", signer="bob")
     with pytest.raises(LedgerError, match="start it with `signers-changed`"):
-        Ledger(tmp_path / "fresh" / "ledger.jsonl").append(alice, "candidate", candidate_id="c", model_version="v")
+        Ledger(tmp_path / "fresh" / "ledger.jsonl").append(
+            alice, "candidate", candidate_id="c", model_version="v"
+        )
     np = pytest.importorskip("numpy")
-    ledger.append(alice, "candidate", candidate_id="c", model_version="v", m={"a": float("nan"), "b": np.float32(0.5)})
+    ledger.append(
+        alice, "candidate", candidate_id="c", model_version="v", m={"a": float("nan"), "b": np.float32(0.5)}
+    )
     assert ledger.entries()[-1]["m"] == {"a": None, "b": 0.5} and ledger.verify().ok
 
 
@@ -152,7 +164,10 @@ def _append_many(path: str, witness: str, key: str, worker: int, n: int) -> None
 
 def test_two_processes_cannot_interleave(ledger: Ledger, ledger_path: Path, witness_dir: Path, keys) -> None:
     ctx = multiprocessing.get_context("fork")
-    args = [(str(ledger_path), str(witness_dir), str(keys.path(who)), w, 6) for w, who in enumerate(("alice", "bob"))]
+    args = [
+        (str(ledger_path), str(witness_dir), str(keys.path(who)), w, 6)
+        for w, who in enumerate(("alice", "bob"))
+    ]
     procs = [ctx.Process(target=_append_many, args=a) for a in args]
     for proc in procs:
         proc.start()
@@ -167,10 +182,22 @@ def test_views_are_typed(ledger: Ledger, tmp_path: Path, keys) -> None:
     failed = register(ledger, keys, make_run(tmp_path, 2), "v2", gates=FAILED, who="scheduler")
     decide(ledger, keys, passed, "reject", reason="pediatric MAE too high")
     one, two = ledger.candidates()
-    assert (one.candidate_id, one.state, one.reviewer, one.initiator) == (passed, CandidateState.REJECTED, "bob", "alice")
+    assert (one.candidate_id, one.state, one.reviewer, one.initiator) == (
+        passed,
+        CandidateState.REJECTED,
+        "bob",
+        "alice",
+    )
     assert one.decision["reason"] == "pediatric MAE too high" and one.state == "rejected"  # a StrEnum
-    assert (two.state, two.failed_gates, two.initiator) == (CandidateState.GATES_FAILED, ("margin_vs_mean",), "scheduler")
+    assert (two.candidate_id, two.state, two.failed_gates, two.initiator) == (
+        failed,
+        CandidateState.GATES_FAILED,
+        ("margin_vs_mean",),
+        "scheduler",
+    )
     assert [e["event"] for e in two.entries] == ["candidate", "gates_failed"]
-    assert one.weights_sha256 == one.manifest["encoder.pt"] and one.data_hashes == {"data/raw/synthetic": "abc123.dir"}
+    assert one.weights_sha256 == one.manifest["encoder.pt"] and one.data_hashes == {
+        "data/raw/synthetic": "abc123.dir"
+    }
     with pytest.raises(LedgerError, match="unknown candidate"):
         ledger.candidate("cand-00000000")

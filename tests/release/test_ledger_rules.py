@@ -21,9 +21,15 @@ def forge(ledger: Ledger, keys, who: str, role: str, event: str, signers: str | 
     """Append a line signed by `who` in `role`, chained onto the ledger's head; returns its line number."""
     entries = ledger.entries()
     entry = {
-        "seq": len(entries) + 1, "time": utc_now(), "event": event, **fields,
-        "signers": signers or entries[-1]["signers"], "signer": who, "role": role, "prev": entries[-1]["hash"],
-    }  # fmt: skip
+        "seq": len(entries) + 1,
+        "time": utc_now(),
+        "event": event,
+        **fields,
+        "signers": signers or entries[-1]["signers"],
+        "signer": who,
+        "role": role,
+        "prev": entries[-1]["hash"],
+    }
     entry["sig"] = keys.signer(who).sign(signed_bytes(entry), Role(role))
     entry["hash"] = entry_hash(entry)
     with ledger.path.open("a") as fh:
@@ -44,26 +50,60 @@ def _refused(ledger: Ledger, cid: str, line: int, why: str) -> None:
 
 
 def test_an_approved_line_without_a_reviewers_document(ledger: Ledger, pending: str, keys) -> None:
-    line = forge(ledger, keys, "alice", "echojepa-initiator", "approved", candidate_id=pending, model_version="v1", reviewer="bob")
+    line = forge(
+        ledger,
+        keys,
+        "alice",
+        "echojepa-initiator",
+        "approved",
+        candidate_id=pending,
+        model_version="v1",
+        reviewer="bob",
+    )
     assert ledger.candidate(pending).state == "approved"  # an unverified listing is fooled ...
     _refused(ledger, pending, line, "carries no reviewer-signed decision")  # ... verification is not
 
 
 def test_an_approved_line_with_the_registrants_own_document(ledger: Ledger, pending: str, keys) -> None:
     replay = ledger.verified_replay()
-    payload = {"action": "approve", "ledger": replay.genesis, "candidate_id": pending, "model_version": "v1",
-               "registration": replay.candidates[pending].registration["hash"]}  # fmt: skip
+    payload = {
+        "action": "approve",
+        "ledger": replay.genesis,
+        "candidate_id": pending,
+        "model_version": "v1",
+        "registration": replay.candidates[pending].registration["hash"],
+    }
     text = make_document(keys.signer("alice"), replay.pinned, payload)  # alice holds the reviewer role
-    line = forge(ledger, keys, "alice", "echojepa-initiator", "approved", candidate_id=pending, model_version="v1",
-                 reviewer="alice", decision=text)  # fmt: skip
+    line = forge(
+        ledger,
+        keys,
+        "alice",
+        "echojepa-initiator",
+        "approved",
+        candidate_id=pending,
+        model_version="v1",
+        reviewer="alice",
+        decision=text,
+    )
     _refused(ledger, pending, line, "self-approval")
 
 
-def test_a_real_approval_replayed_onto_another_candidate(ledger: Ledger, pending: str, tmp_path: Path, keys) -> None:
+def test_a_real_approval_replayed_onto_another_candidate(
+    ledger: Ledger, pending: str, tmp_path: Path, keys
+) -> None:
     other = register(ledger, keys, make_run(tmp_path, 2), "v2")
     text = sign_decision(ledger, keys.signer("bob"), "approve", other)
-    line = forge(ledger, keys, "alice", "echojepa-initiator", "approved", candidate_id=pending, model_version="v1",
-                 reviewer="bob", decision=text)  # fmt: skip
+    line = forge(
+        ledger,
+        keys,
+        "alice",
+        "echojepa-initiator",
+        "approved",
+        candidate_id=pending,
+        model_version="v1",
+        reviewer="bob",
+        decision=text,
+    )
     _refused(ledger, pending, line, f"carries a decision on {other}")
 
 
@@ -74,24 +114,54 @@ def test_an_initiator_who_adds_its_own_reviewer_key(ledger: Ledger, pending: str
         sign_decision(ledger, keys.signer("mallory"), "approve", pending)
     version = ledger.signers.put(edited)  # she can write the store: it is content-addressed, not trusted
     replay = ledger.verified_replay()
-    payload = {"action": "approve", "ledger": replay.genesis, "candidate_id": pending, "model_version": "v1",
-               "registration": replay.candidates[pending].registration["hash"]}  # fmt: skip
+    payload = {
+        "action": "approve",
+        "ledger": replay.genesis,
+        "candidate_id": pending,
+        "model_version": "v1",
+        "registration": replay.candidates[pending].registration["hash"],
+    }
     text = make_document(keys.signer("mallory"), AllowedSigners(edited), payload)
-    line = forge(ledger, keys, "alice", "echojepa-initiator", "approved", signers=version.sha256,
-                 candidate_id=pending, model_version="v1", reviewer="mallory", decision=text)  # fmt: skip
+    line = forge(
+        ledger,
+        keys,
+        "alice",
+        "echojepa-initiator",
+        "approved",
+        signers=version.sha256,
+        candidate_id=pending,
+        model_version="v1",
+        reviewer="mallory",
+        decision=text,
+    )
     _refused(ledger, pending, line, "without a release-manager-signed signers-changed entry")
 
 
 def test_a_signers_change_signed_by_a_non_release_manager(ledger: Ledger, pending: str, keys) -> None:
     """alice signs in the release-manager namespace; the signers in force do not give her that role."""
     version = ledger.signers.put(keys.signers(keys.line("mallory", "echojepa-review")))
-    line = forge(ledger, keys, "alice", "echojepa-release-manager", "signers-changed", new_signers=version.sha256,
-                 previous_signers=ledger.entries()[-1]["signers"])  # fmt: skip
+    line = forge(
+        ledger,
+        keys,
+        "alice",
+        "echojepa-release-manager",
+        "signers-changed",
+        new_signers=version.sha256,
+        previous_signers=ledger.entries()[-1]["signers"],
+    )
     _refused(ledger, pending, line, "signature of alice as echojepa-release-manager does not verify")
 
 
 def test_a_line_signed_in_a_role_that_may_not_write_it(ledger: Ledger, pending: str, keys) -> None:
-    line = forge(ledger, keys, "carol", "echojepa-review", "candidate", candidate_id="cand-feedf00d", model_version="v9")
+    line = forge(
+        ledger,
+        keys,
+        "carol",
+        "echojepa-review",
+        "candidate",
+        candidate_id="cand-feedf00d",
+        model_version="v9",
+    )
     _refused(ledger, pending, line, "a candidate line may not be signed as echojepa-review")
 
 
@@ -117,4 +187,6 @@ def test_a_registration_rewritten_as_anothers(ledger: Ledger, pending: str, keys
 def test_every_event_has_signing_roles() -> None:
     assert set(LINE_ROLES) == set(Event)
     assert all(roles and all(isinstance(r, Role) for r in roles) for roles in LINE_ROLES.values())
-    assert Role.REVIEWER not in LINE_ROLES[Event.CANDIDATE] and LINE_ROLES[Event.SIGNERS_CHANGED] == (Role.RELEASE_MANAGER,)
+    assert Role.REVIEWER not in LINE_ROLES[Event.CANDIDATE] and LINE_ROLES[Event.SIGNERS_CHANGED] == (
+        Role.RELEASE_MANAGER,
+    )

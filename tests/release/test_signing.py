@@ -75,7 +75,10 @@ def test_agent_held_key(keys, tmp_path: Path) -> None:
         public.write_text((keys.folder / "carol.pub").read_text())
         os.environ["SSH_AUTH_SOCK"] = str(socket)
         sig = Signer(public).sign(b"decision", Role.REVIEWER)
-        assert AllowedSigners(keys.signers()).verify(b"decision", sig, Role.REVIEWER, "carol").principal == "carol"
+        assert (
+            AllowedSigners(keys.signers()).verify(b"decision", sig, Role.REVIEWER, "carol").principal
+            == "carol"
+        )
     finally:
         os.environ.pop("SSH_AUTH_SOCK", None)
         os.kill(pid, signal.SIGTERM)
@@ -100,7 +103,10 @@ def test_signers_store_is_content_addressed(keys, tmp_path: Path) -> None:
     store = SignersStore(tmp_path / "signers")
     version = store.put(keys.signers())
     assert (tmp_path / "signers" / version.sha256).read_text() == keys.signers()
-    assert store.get(version.sha256) == version and version.roles_of("alice") == {Role.INITIATOR, Role.REVIEWER}
+    assert store.get(version.sha256) == version and version.roles_of("alice") == {
+        Role.INITIATOR,
+        Role.REVIEWER,
+    }
     assert store.put(keys.signers()).sha256 == version.sha256  # written once
     with pytest.raises(SignatureError, match="missing"):
         store.get("f" * 64)

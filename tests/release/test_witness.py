@@ -58,7 +58,9 @@ def test_ledger_names_its_deleted_last_line(ledger: Ledger, ledger_path: Path, k
     assert (result.ok, result.line) == (False, 4) and "line 4 deleted" in result.reason
 
 
-def test_a_witness_lagging_after_a_crash_is_noted_and_caught_up(ledger: Ledger, ledger_path: Path, keys) -> None:
+def test_a_witness_lagging_after_a_crash_is_noted_and_caught_up(
+    ledger: Ledger, ledger_path: Path, keys
+) -> None:
     head_file = ledger.witnesses[0].path(ledger.entries()[0]["hash"])
     ledger.append(keys.signer("alice"), "candidate", candidate_id="cand-1", model_version="v1")
     _cut_last_line(head_file)  # as if killed between the ledger write and the witness write
@@ -101,7 +103,9 @@ def test_s3_witness_writes_locked_objects_once(locked_bucket) -> None:
     with pytest.raises(Exception, match="AccessDenied"):  # locked: not even the owner deletes it
         client.delete_object(Bucket=bucket, Key="echojepa/g/000000000002", VersionId=version["VersionId"])
     client.delete_object(Bucket=bucket, Key="echojepa/g/000000000002")  # a delete marker ...
-    client.put_object(Bucket=bucket, Key="echojepa/g/000000000002", Body=HEADS[4].encode())  # ... a new version
+    client.put_object(
+        Bucket=bucket, Key="echojepa/g/000000000002", Body=HEADS[4].encode()
+    )  # ... a new version
     assert witness.latest("g") == (2, HEADS[1])  # the first, locked version is the one that counts
     with pytest.raises(WitnessError, match="Object Lock"):
         S3Witness(f"s3://plain-{bucket}/", endpoint_url=endpoint.url).publish("g", [(1, HEADS[0])])
