@@ -86,6 +86,10 @@ class Replay:
             if record is None:
                 return
         if record is not None:
+            self._require(
+                entry.get("model_version") == record.registration.get("model_version"),
+                f"{event} line names model_version {entry.get('model_version')!r}, not the registered one",
+            )
             record.entries.append(entry)
         if event in DECISION_EVENTS:
             decision = self._decision(entry, event)
@@ -126,6 +130,11 @@ class Replay:
             )
             self._promote(entry, push=True)
         elif event == Event.ROLLBACK:
+            target = self.stack[-2] if len(self.stack) >= 2 else {}
+            self._require(
+                entry.get("bento_tag") == target.get("bento_tag"),
+                f"rollback to {entry.get('bento_tag')}, not to the previous production",
+            )
             self._promote(entry, push=False)
         elif event == Event.SIGNERS_CHANGED and self.strict:
             self.pinned = self.store.get(entry["new_signers"])
@@ -190,10 +199,19 @@ class Replay:
             raise RuleError(
                 f"{event} line for {entry.get('candidate_id')} carries a decision on {decision.candidate_id}"
             )
-        if entry.get("reviewer") != decision.reviewer.principal:
-            raise RuleError(
-                f"line names reviewer {entry.get('reviewer')!r}; the decision is signed by another"
-            )
+        # what the line shows and what takes effect (the waived gates) must be what the reviewer signed
+        shown = {
+            "reviewer": decision.reviewer.principal,
+            "reason": decision.reason,
+            "comment": decision.comment,
+        }
+        if event == Event.WAIVED:
+            shown["gates"] = list(decision.gates)
+        for key, signed in shown.items():
+            if entry.get(key, "") != signed:
+                raise RuleError(
+                    f"the line's {key} {entry.get(key)!r} is not what the reviewer signed ({signed!r})"
+                )
         return decision
 
 

@@ -51,6 +51,13 @@ class WitnessCheck:
 
 def compare(witness: Witness, genesis: str, hashes: Sequence[str]) -> WitnessCheck:
     """Compare the ledger's line hashes with what `witness` recorded for `genesis`."""
+    others = [g for g in getattr(witness, "ledgers", lambda: [])() if g != genesis]
+    if others:  # a ledger started afresh (its own line 1, its own root of trust) to hide the old one
+        return WitnessCheck(
+            1,
+            f"{witness.name} holds the heads of another ledger (line 1 {others[0][:12]}…): "
+            "this ledger replaced it",
+        )
     latest = witness.latest(genesis)
     if latest is None:
         return WitnessCheck(None)
@@ -198,6 +205,25 @@ class S3Witness:
                     raise WitnessError(f"S3 witness: put of line {seq} failed ({_short(exc)})") from None
                 if self.head_at(genesis, seq) != head:
                     raise WitnessError(f"S3 witness already holds another head for line {seq}") from None
+
+    def ledgers(self) -> list[str]:
+        """The genesis hashes under this prefix: one per ledger (the prefix belongs to one deployment)."""
+        try:
+            pages = (
+                self.client()
+                .get_paginator("list_objects_v2")
+                .paginate(Bucket=self.bucket, Prefix=self.prefix, Delimiter="/")
+            )
+            found = [
+                p["Prefix"][len(self.prefix) :].rstrip("/")
+                for page in pages
+                for p in page.get("CommonPrefixes", [])
+            ]
+        except Exception as exc:
+            raise WitnessError(
+                f"S3 witness: listing s3://{self.bucket}/{self.prefix} failed ({_short(exc)})"
+            ) from None
+        return sorted(found)
 
     def _first_versions(self, genesis: str) -> dict[int, str]:
         """seq -> VersionId of the key's first version (listings are newest first: the last one)."""

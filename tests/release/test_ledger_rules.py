@@ -14,7 +14,7 @@ from release.events import LINE_ROLES, Event, Role
 from release.ledger import Ledger
 from release.ledger_chain import canonical_json, entry_hash, signed_bytes, utc_now
 from release.signing import AllowedSigners
-from tests.release.releases import decide, make_run, register
+from tests.release.releases import FAILED, decide, make_run, register
 
 
 def forge(ledger: Ledger, keys, who: str, role: str, event: str, signers: str | None = None, **fields) -> int:
@@ -189,4 +189,33 @@ def test_every_event_has_signing_roles() -> None:
     assert all(roles and all(isinstance(r, Role) for r in roles) for roles in LINE_ROLES.values())
     assert Role.REVIEWER not in LINE_ROLES[Event.CANDIDATE] and LINE_ROLES[Event.SIGNERS_CHANGED] == (
         Role.RELEASE_MANAGER,
+    )
+
+
+def test_a_delivered_waiver_cannot_be_widened(ledger: Ledger, tmp_path: Path, keys) -> None:
+    """bob waives one failed gate; the run that delivers his document writes two into the line."""
+    two_failed = [*FAILED, {"name": "view_accuracy", "value": 0.3, "threshold": 0.5, "passed": False}]
+    cid = register(ledger, keys, make_run(tmp_path, 1), "v1", gates=two_failed)
+    text = sign_decision(
+        ledger, keys.signer("bob"), "waive", cid, gates=["margin_vs_mean"], reason="known gap"
+    )
+    line = forge(
+        ledger,
+        keys,
+        "alice",
+        "echojepa-initiator",
+        "waived",
+        candidate_id=cid,
+        model_version="v1",
+        reviewer="bob",
+        reason="known gap",
+        comment="",
+        gates=["margin_vs_mean", "view_accuracy"],
+        decision=text,
+    )
+    _refused(
+        ledger,
+        cid,
+        line,
+        "the line's gates ['margin_vs_mean', 'view_accuracy'] is not what the reviewer signed",
     )

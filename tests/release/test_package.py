@@ -173,6 +173,36 @@ def test_rollback_needs_a_reviewer_and_a_second_person(
     assert states == {c1: "production", c2: "retired", c3: "retired"}
 
 
+def test_a_rollback_line_pointing_elsewhere_is_named(
+    bento_home: Path, ledger: Ledger, tmp_path: Path, keys
+) -> None:
+    """bob signs a rollback to v2; the line alice writes names v1's model instead."""
+    from tests.release.test_ledger_rules import forge
+
+    (_c1, t1), _, (_c3, _t3) = (release(ledger, keys, tmp_path, s) for s in (1, 2, 3))
+    text = sign_decision(ledger, keys.signer("bob"), "rollback", reason="drift")
+    target = ledger.previous_production()
+    line = forge(
+        ledger,
+        keys,
+        "alice",
+        "echojepa-initiator",
+        "rollback",
+        candidate_id=target["candidate_id"],
+        model_version=target["model_version"],
+        bento_tag=t1,
+        reviewer="bob",
+        reason="drift",
+        comment="",
+        decision=text,
+    )
+    result = ledger.verify()
+    assert (result.ok, result.line) == (
+        False,
+        line,
+    ) and f"rollback to {t1}, not to the previous" in result.reason
+
+
 def test_deleting_the_rollback_line_is_named_and_production_refused(
     bento_home: Path, ledger: Ledger, ledger_path: Path, tmp_path: Path, keys
 ) -> None:

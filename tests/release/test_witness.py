@@ -130,3 +130,17 @@ def test_s3_witness_catches_a_truncation_of_ledger_and_local_witness(
     assert Ledger(ledger_path, witnesses=[local]).verify().ok  # the local file alone is fooled
     result = ledger.verify()
     assert (result.ok, result.line) == (False, 3) and "S3 witness recorded 3 lines" in result.reason
+
+
+def test_s3_witness_catches_a_ledger_started_afresh(ledger_path: Path, keys, locked_bucket) -> None:
+    """Replacing the whole ledger (a new line 1 naming the replacer's own signers) leaves the old heads."""
+    from release.decisions import start_ledger
+
+    endpoint, bucket = locked_bucket
+    remote = S3Witness(f"s3://{bucket}/prod/", retention_days=1, endpoint_url=endpoint.url)
+    first = Ledger(ledger_path, witnesses=[remote])
+    start_ledger(first, keys.signer("dana"), keys.signers())
+    ledger_path.unlink()
+    start_ledger(first, keys.signer("dana"), keys.signers("# a fresh start\n"))
+    result = first.verify()
+    assert (result.ok, result.line) == (False, 1) and "holds the heads of another ledger" in result.reason
