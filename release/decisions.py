@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 from collections.abc import Mapping
@@ -106,6 +107,10 @@ def register_candidate(
     for name in ("encoder.pt", "evaluation.json"):
         if name not in files:
             raise DecisionError(f"the candidate files must include {name}")
+    try:
+        json.loads(Path(files["evaluation.json"]).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise DecisionError(f"{files['evaluation.json']} is not a readable JSON file") from None
     for i, gate in enumerate(gates):
         if not isinstance(gate, dict) or "passed" not in gate:
             raise DecisionError(f"gate {i} has no 'passed' field: {gate!r}"[:200])

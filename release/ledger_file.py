@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from release.decision_docs import DecisionError
-from release.durable import append_durably, write_point
+from release.durable import append_durably
 from release.events import CANDIDATE_EVENTS, LINE_ROLES, Event
 from release.ledger_chain import (
     GENESIS,
@@ -36,7 +36,7 @@ from release.ledger_chain import (
 )
 from release.ledger_rules import Replay, RuleError
 from release.signing import AllowedSigners, SignatureError, Signer, SignersStore, Verified
-from release.witness import Witness, WitnessError, compare
+from release.witness import Witness, WitnessError, compare, publish
 
 try:  # POSIX; elsewhere appends are still atomic per write but not serialised between processes
     import fcntl
@@ -211,24 +211,6 @@ class LedgerFile:
         with self.transaction(signer) as tx:
             return tx.stage(event, **fields)
 
-    def publish(self, entries: list[dict], seen: Mapping[str, int]) -> None:
-        """Publish every head a witness has not seen (write point `witness`, once per witness)."""
-        if not entries:
-            return
-        genesis = entries[0]["hash"]
-        for witness in self.witnesses:
-            start = seen.get(witness.name, 0)
-            heads = [(n, e["hash"]) for n, e in enumerate(entries, start=1) if n > start]
-            if not heads:
-                continue
-            try:
-                with write_point("witness"):
-                    witness.publish(genesis, heads)
-            except WitnessError as exc:
-                raise WitnessError(
-                    f"ledger line {len(entries)} is written, but {exc} (`ledger recover` publishes it)"
-                ) from None
-
 
 class LedgerTransaction:
     """Entries staged under the ledger's exclusive lock, signed by `signer`, replayed before writing."""
@@ -306,5 +288,5 @@ class LedgerTransaction:
             self.ledger.path, "".join(f"{ln}\n" for ln in self.lines()).encode("utf-8"), label="ledger"
         )
         self.entries, self.staged = self.entries + self.staged, []
-        self.ledger.publish(self.entries, self.seen)
+        publish(self.ledger.witnesses, self.entries, self.seen)
         self.seen = {w.name: len(self.entries) for w in self.ledger.witnesses}

@@ -65,6 +65,7 @@ class Replay:
         self.candidates: dict[str, CandidateRecord] = {}
         self.stack: list[dict] = []  # promotion stack: `promoted` pushes, `rollback` pops to its target
         self.production: dict | None = None
+        self.last: dict = {}  # the line applied before this one
 
     # ------------------------------------------------------------------ applying one line
     def apply(self, entry: dict) -> None:
@@ -96,6 +97,7 @@ class Replay:
             if decision is not None:
                 check_decision(self, decision, line_signer=signer)
         self._transition(event, entry, record)
+        self.last = entry
 
     def _transition(self, event: Event, entry: dict, record: CandidateRecord | None) -> None:
         if event == Event.GATES_FAILED:
@@ -123,10 +125,12 @@ class Replay:
             )
             record.packaged = entry
         elif event == Event.PROMOTED:
-            packaged = record.packaged or {}
+            # right after its own `packaged` line (same write): never a re-promotion without a decision
+            packaged = self.last if self.last.get("event") == Event.PACKAGED else {}
             self._require(
-                packaged.get("bento_tag") == entry.get("bento_tag"),
-                f"promoted {entry.get('bento_tag')} was not packaged for {record_id(record)}",
+                packaged.get("candidate_id") == entry.get("candidate_id")
+                and packaged.get("bento_tag") == entry.get("bento_tag"),
+                f"promoted {entry.get('bento_tag')} does not follow its own packaged line",
             )
             self._promote(entry, push=True)
         elif event == Event.ROLLBACK:

@@ -87,7 +87,10 @@ def package_candidate(
         check_tree(frozen, summary.manifest, f"the frozen files of {candidate_id}")
     except ManifestError as exc:
         raise PackageError(f"refusing to package: {exc}") from None
-    evaluation = json.loads((frozen / "evaluation.json").read_text(encoding="utf-8"))
+    try:
+        evaluation = json.loads((frozen / "evaluation.json").read_text(encoding="utf-8"))
+    except ValueError:
+        raise PackageError(f"the frozen evaluation.json of {candidate_id} is not JSON") from None
     tag = str(Tag(model_name).make_new_version())
     created, promoted = False, {}
     try:

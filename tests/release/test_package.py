@@ -179,7 +179,7 @@ def test_a_rollback_line_pointing_elsewhere_is_named(
     """bob signs a rollback to v2; the line alice writes names v1's model instead."""
     from tests.release.test_ledger_rules import forge
 
-    (_c1, t1), _, (_c3, _t3) = (release(ledger, keys, tmp_path, s) for s in (1, 2, 3))
+    (_, t1), _, _ = (release(ledger, keys, tmp_path, s) for s in (1, 2, 3))
     text = sign_decision(ledger, keys.signer("bob"), "rollback", reason="drift")
     target = ledger.previous_production()
     line = forge(
@@ -201,6 +201,37 @@ def test_a_rollback_line_pointing_elsewhere_is_named(
         False,
         line,
     ) and f"rollback to {t1}, not to the previous" in result.reason
+
+
+def test_a_rolled_back_model_cannot_be_promoted_again_by_hand(
+    bento_home: Path, ledger: Ledger, tmp_path: Path, keys
+) -> None:
+    """After a reviewer's rollback from v2, alice re-appends v2's `promoted` line (re-signed, re-chained)."""
+    from tests.release.test_ledger_rules import forge
+
+    release(ledger, keys, tmp_path, 1)
+    c2, t2 = release(ledger, keys, tmp_path, 2)
+    rollback(
+        ledger,
+        sign_decision(ledger, keys.signer("bob"), "rollback", reason="drift"),
+        signer=keys.signer("alice"),
+    )
+    line = forge(
+        ledger,
+        keys,
+        "alice",
+        "echojepa-initiator",
+        "promoted",
+        candidate_id=c2,
+        model_version="v2",
+        bento_tag=t2,
+        reviewer="bob",
+    )
+    result = ledger.verify()
+    assert (result.ok, result.line) == (
+        False,
+        line,
+    ) and "does not follow its own packaged line" in result.reason
 
 
 def test_deleting_the_rollback_line_is_named_and_production_refused(
