@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from release.decision_docs import DecisionError, VerifiedDecision, check_document, make_document
+from release.duties import check_decision
 from release.events import ACTION_EVENT, Action, CandidateState, Event, Role
 from release.ledger import CandidateSummary, Ledger, LedgerError
-from release.ledger_rules import Replay, blocking_failures, check_decision
+from release.ledger_rules import Replay, blocking_failures
 from release.manifest import freeze_candidate
 from release.signing import SignatureError, Signer
 

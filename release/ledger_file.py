@@ -34,8 +34,8 @@ from release.ledger_chain import (
     utc_now,
     verify_chain,
 )
-from release.ledger_rules import Replay, RuleError
-from release.signing import AllowedSigners, SignatureError, Signer, SignersStore, Verified
+from release.ledger_rules import Replay, RuleError, signature_jobs
+from release.signing import AllowedSigners, SignatureError, Signer, SignersStore, Verified, prefetch
 from release.witness import Witness, WitnessError, compare, publish
 
 try:  # POSIX; elsewhere appends are still atomic per write but not serialised between processes
@@ -159,6 +159,7 @@ class LedgerFile:
         entries, result = verify_chain(lines)
         faults = [] if result.ok else [result]
         replay = Replay(self.signers, strict=True)
+        prefetch(signature_jobs(entries, self.signers))
         for number, entry in enumerate(entries, start=1):
             try:
                 replay.apply(entry)

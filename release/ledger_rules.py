@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from release.decision_docs import DecisionError, VerifiedDecision, check_document
-from release.events import ACTION_EVENT, DECISION_EVENTS, LINE_ROLES, Action, CandidateState, Event, Role
+from release.decision_docs import DecisionError, VerifiedDecision, check_document, parse_document
+from release.duties import check_decision
+from release.events import ACTION_EVENT, DECISION_EVENTS, LINE_ROLES, CandidateState, Event, Role
 from release.ledger_chain import signed_bytes
 from release.signing import AllowedSigners, SignatureError, SignersStore, Verified
 
@@ -219,71 +220,32 @@ class Replay:
         return decision
 
 
+def signature_jobs(entries: list[dict], store: SignersStore) -> list[tuple]:
+    """Every signature `Replay` will check, with the signers version each line names (for
+    `release.signing.prefetch`); lines whose version cannot be read are left to the replay to report."""
+    jobs = []
+    for entry in entries:
+        try:
+            version = store.get(entry["signers"])
+            jobs.append(
+                (
+                    version,
+                    Role(entry["role"]),
+                    str(entry["signer"]),
+                    str(entry["sig"]).strip(),
+                    signed_bytes(entry),
+                )
+            )
+            if entry.get("decision"):
+                payload, body, sig = parse_document(str(entry["decision"]))
+                jobs.append((version, Role.REVIEWER, str(payload.get("principal") or ""), sig.strip(), body))
+        except (SignatureError, DecisionError, ValueError, KeyError):
+            continue
+    return jobs
+
+
 def record_id(record: CandidateRecord | None) -> str:
     return "?" if record is None else str(record.registration.get("candidate_id"))
-
-
-def check_decision(replay: Replay, decision: VerifiedDecision, line_signer: Verified | None = None) -> None:
-    """May `decision` take effect on the state `replay` is in? DecisionError (one line) if not."""
-    if decision.ledger != replay.genesis:
-        raise DecisionError("decision was signed for another ledger")
-    if decision.action == Action.ROLLBACK:
-        _check_rollback(replay, decision, line_signer)
-        return
-    record = replay.candidates.get(decision.candidate_id)
-    if record is None:
-        raise DecisionError(f"unknown candidate {decision.candidate_id!r}")
-    if decision.registration != record.registration["hash"]:
-        raise DecisionError(f"decision is for another registration of {decision.candidate_id}")
-    _refuse_self(decision.reviewer, record.registrant, "registered this candidate", "self-approval")
-    state = record.state
-    if decision.action == Action.WAIVE:
-        if not decision.reason.strip() or not decision.gates:
-            raise DecisionError("a waiver names the gates it waives and gives a reason")
-        unknown = sorted(set(decision.gates) - set(record.open_failures))
-        if unknown or state not in (CandidateState.GATES_FAILED, CandidateState.PENDING):
-            raise DecisionError(
-                f"cannot waive {', '.join(unknown) or 'gates'}: {decision.candidate_id} is "
-                f"{state}, open failures: {', '.join(record.open_failures) or 'none'}"
-            )
-        return
-    if record.open_failures:
-        raise DecisionError(
-            f"candidate {decision.candidate_id} failed gate(s) {', '.join(record.open_failures)} "
-            "at registration; a reviewer must waive them first"
-        )
-    if state != CandidateState.PENDING:
-        by = (record.decision or {}).get("reviewer")
-        raise DecisionError(
-            f"candidate {decision.candidate_id} is already {state}{f' by {by}' if by else ''}"
-        )
-    if decision.action == Action.REJECT and not decision.reason.strip():
-        raise DecisionError("a rejection needs a reason")
-
-
-def _check_rollback(replay: Replay, decision: VerifiedDecision, line_signer: Verified | None) -> None:
-    if not decision.reason.strip():
-        raise DecisionError("a rollback needs a reason")
-    if replay.production is None or len(replay.stack) < 2:
-        raise DecisionError("no previous production version to roll back to")
-    if decision.production != replay.production["hash"]:
-        raise DecisionError("rollback decision was signed for another production state")
-    target = replay.stack[-2]
-    if decision.candidate_id != target["candidate_id"]:
-        raise DecisionError(f"rollback target {decision.candidate_id} is not the previous production")
-    if line_signer is not None:
-        _refuse_self(decision.reviewer, line_signer, "is also the one applying it", "one person")
-
-
-def _refuse_self(reviewer: Verified, other: Verified | None, what: str, rule: str) -> None:
-    """Separation of duties: the same principal, or the same key under another name, is one person."""
-    if other is None:
-        return
-    same_key = bool(reviewer.fingerprint) and reviewer.fingerprint == other.fingerprint
-    if same_key or reviewer.principal.casefold() == other.principal.casefold():
-        raise DecisionError(
-            f"reviewer {reviewer.principal} {what} ({other.principal}); {rule} is not allowed"
-        )
 
 
 __all__ = ["CandidateRecord", "Replay", "RuleError", "SignatureError", "blocking_failures", "check_decision"]

@@ -30,9 +30,9 @@ from typing import Any
 from release.decision_docs import DecisionError, check_document
 from release.decisions import approved_candidate, verified
 from release.durable import write_point
+from release.duties import check_decision
 from release.events import Action, Event
 from release.ledger import Ledger, LedgerError
-from release.ledger_rules import check_decision
 from release.manifest import ManifestError, check_tree
 from release.model_store import use_project_model_store
 from release.signing import Signer

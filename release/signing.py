@@ -20,13 +20,18 @@ chain on every append.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import hashlib
+import os
 import re
 import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,8 +88,15 @@ def _signature_file(signature: str) -> Path:
     path = _scratch() / f"{hashlib.sha256(body.encode()).hexdigest()}.sig"
     if not path.exists():
         wrapped = "\n".join(body[i : i + 70] for i in range(0, len(body), 70))
-        path.write_text(f"{_ARMOR[0]}\n{wrapped}\n{_ARMOR[1]}\n")
+        _write_private(path, f"{_ARMOR[0]}\n{wrapped}\n{_ARMOR[1]}\n")
     return path
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a scratch file whole before anyone can read it (threads check signatures in parallel)."""
+    tmp = path.with_name(f"{path.name}.{threading.get_ident()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 class Signer:
@@ -161,7 +173,7 @@ class AllowedSigners:
         """A private copy for ssh-keygen."""
         path = _scratch() / f"{self.sha256}.signers"
         if not path.exists():
-            path.write_text(self.text, encoding="utf-8")
+            _write_private(path, self.text)
         return path
 
     def roles_of(self, principal: str) -> frozenset[Role]:
@@ -189,7 +201,23 @@ class AllowedSigners:
             ) from None
 
 
-@functools.lru_cache(maxsize=4096)
+def prefetch(jobs: Iterable[tuple[AllowedSigners, Role, str, str, bytes]]) -> None:
+    """Check many (signers, role, principal, signature, data) at once, ssh-keygen running in parallel, to
+    fill the cache that the line-by-line checks then hit (a cold `verify` of a long ledger is dominated by
+    one ssh-keygen start per signature). Failures are left for those checks to report."""
+    jobs = list(jobs)
+    if len(jobs) < 8:
+        return
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
+        list(pool.map(lambda job: _quietly(_verify, *job), jobs))
+
+
+def _quietly(check, *args) -> None:
+    with contextlib.suppress(SignatureError, subprocess.SubprocessError, OSError):
+        check(*args)
+
+
+@functools.lru_cache(maxsize=65536)
 def _verify(signers: AllowedSigners, role: Role, principal: str, sig: str, data: bytes) -> Verified:
     if not principal or not re.fullmatch(r"[^\s,\"]+", principal):
         raise SignatureError(f"bad principal name {principal!r}")
@@ -216,7 +244,8 @@ def _parse(text: str) -> tuple[_Line, ...]:
                 f'allowed signers line {number}: no namespaces="..." option, so the key would hold every '
                 "role; list its roles"
             )
-        roles = _option_list(raw, "namespaces")
+        match = re.search(r'namespaces="([^"]*)"', raw)
+        roles = [r.strip() for r in match.group(1).split(",") if r.strip()] if match else []
         if not roles or "cert-authority" in tokens[1]:
             raise SignatureError(
                 f'allowed signers line {number}: needs namespaces="..." and no cert-authority'
@@ -230,11 +259,6 @@ def _parse(text: str) -> tuple[_Line, ...]:
         seen[key] = number
         lines.append(_Line(tuple(tokens[0].split(",")), frozenset(roles), key))
     return tuple(lines)
-
-
-def _option_list(raw: str, name: str) -> list[str]:
-    match = re.search(rf'{name}="([^"]*)"', raw)
-    return [part.strip() for part in match.group(1).split(",") if part.strip()] if match else []
 
 
 class SignersStore:
