@@ -1,27 +1,27 @@
-"""The ledger's line format: canonical JSON, the hash chain, HMAC signatures and chain verification.
+"""The ledger's line format: canonical JSON, what is signed, what is hashed, and the structural chain check.
 
-Pure functions over entries and raw lines; reading and writing the file is `release.ledger_file`'s, the
-views of candidates and production are `release.ledger.Ledger`'s. The format itself is described in
+Pure functions over entries and raw lines. Reading and writing the file is `release.ledger_file`'s; who
+may sign what, and what each event requires, is `release.ledger_rules`'s; the format is described in
 `release.ledger`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-EVENTS = ("candidate", "gates_failed", "approved", "rejected", "expired", "packaged", "promoted", "rollback")
+from release.events import CANDIDATE_EVENTS, Event
+
+EVENTS = tuple(Event)
 GENESIS = "0" * 64
-KEY_ENV = "ECHOJEPA_LEDGER_KEY"
-RESERVED = ("seq", "time", "event", "prev", "hash", "sig")
-REQUIRED = ("candidate_id", "model_version")
+RESERVED = ("seq", "time", "event", "prev", "hash", "sig", "signer", "role", "signers")
+REQUIRED = ("candidate_id", "model_version")  # on every line about a candidate
+STRUCTURE = ("seq", "time", "event", "prev", "hash", "sig", "signer", "role", "signers")
 
 
 class LedgerError(ValueError):
@@ -30,11 +30,13 @@ class LedgerError(ValueError):
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """`ok`, else the first bad `line` (1-based) and a one-line `reason`."""
+    """`ok`, else the first bad `line` (1-based) and a one-line `reason`; `notes` are what is fine but worth
+    knowing (e.g. entries the witness has not seen yet)."""
 
     ok: bool
     line: int | None = None
     reason: str = ""
+    notes: tuple[str, ...] = field(default=())
 
     def __bool__(self) -> bool:
         return self.ok
@@ -44,28 +46,29 @@ class VerifyResult:
 
 
 def canonical_json(obj: Any) -> str:
-    """The one serialisation that is hashed and written: sorted keys, no whitespace, UTF-8, no NaN."""
+    """The one serialisation that is hashed, signed and written: sorted keys, no whitespace, no NaN."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def entry_hash(entry: dict) -> str:
-    """sha256 of the canonical JSON of `entry` without `hash` and `sig`."""
+def signed_bytes(entry: dict) -> bytes:
+    """What the signer signs: the canonical JSON of the entry without `hash` and `sig`."""
     body = {k: v for k, v in entry.items() if k not in ("hash", "sig")}
+    return canonical_json(body).encode("utf-8")
+
+
+def entry_hash(entry: dict) -> str:
+    """sha256 of the canonical JSON of the entry without `hash` (so the signature is chained too)."""
+    body = {k: v for k, v in entry.items() if k != "hash"}
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
 def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
-    """sha256 hex digest of a file's bytes (e.g. the `weights_sha256` of encoder.pt)."""
+    """sha256 hex digest of a file's bytes."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
-
-
-def sign_digest(key: bytes, digest: str) -> str:
-    """HMAC-SHA256(key, digest): an entry's `sig`."""
-    return hmac.new(key, digest.encode("ascii"), hashlib.sha256).hexdigest()
 
 
 def json_safe(value: Any) -> Any:
@@ -93,67 +96,49 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def verify_chain(lines: list[bytes], key: bytes | None, expected_heads: Iterable[str] = ()) -> VerifyResult:
-    """Check raw ledger `lines` (without newlines) one by one; the first bad line (1-based) and why, or ok.
+def parse_line(raw: bytes) -> dict | str:
+    """One raw line as an entry, or the reason it is not one."""
+    try:
+        entry = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "not valid JSON (edited or torn write)"
+    return entry if isinstance(entry, dict) else "not a JSON object"
 
-    `key`: the HMAC key (None: the ledger must be unsigned). `expected_heads`: hashes that must still be in
-    the chain (the heads stored at each promotion in the model store); one that is missing means the tail
-    was cut off (truncation).
-    """
-    prev = GENESIS
-    hashes: set[str] = set()
+
+def check_structure(entry: dict, number: int, prev: str) -> str | None:
+    """Why line `number` is not a well-formed link after `prev` (None when it is)."""
+    if entry.get("event") not in EVENTS:
+        return f"unknown event {entry.get('event')!r}"
+    wanted = [*STRUCTURE, *(REQUIRED if entry["event"] in CANDIDATE_EVENTS else ())]
+    missing = [k for k in wanted if k not in entry]
+    if missing:
+        unsigned = "sig" in missing
+        return f"missing field(s) {', '.join(missing)}" + (": the line is not signed" if unsigned else "")
+    try:
+        recomputed = entry_hash(entry)
+    except ValueError:
+        return "not canonical JSON (NaN or infinity)"
+    if entry["hash"] != recomputed:
+        return "hash mismatch: the entry was edited"
+    if entry["prev"] != prev:
+        if number == 1:
+            return "prev is not the genesis hash: lines were deleted from the start or reordered"
+        return f"prev does not match the hash of line {number - 1}: a line was deleted, inserted or reordered"
+    if entry["seq"] != number:
+        return f"seq {entry['seq']} != line number {number}"
+    return None
+
+
+def verify_chain(lines: list[bytes]) -> tuple[list[dict], VerifyResult]:
+    """The entries of raw ledger `lines` and the first structural fault (hash, link, seq, fields)."""
+    prev, entries = GENESIS, []
     for number, raw in enumerate(lines, start=1):
-        try:
-            entry = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return VerifyResult(False, number, "not valid JSON (edited or torn write)")
-        if not isinstance(entry, dict):
-            return VerifyResult(False, number, "not a JSON object")
-        missing = [k for k in ("seq", "time", "event", "prev", "hash", *REQUIRED) if k not in entry]
-        if missing:
-            return VerifyResult(False, number, f"missing field(s) {', '.join(missing)}")
-        try:
-            recomputed = entry_hash(entry)
-        except ValueError:
-            return VerifyResult(False, number, "not canonical JSON (NaN or infinity)")
-        if entry["hash"] != recomputed:
-            return VerifyResult(False, number, "hash mismatch: the entry was edited")
-        if entry["prev"] != prev:
-            return VerifyResult(
-                False,
-                number,
-                f"prev does not match the hash of line {number - 1}: a line was deleted, "
-                "inserted or reordered"
-                if number > 1
-                else "prev is not the genesis hash: lines were deleted from the start or reordered",
-            )
-        if entry["seq"] != number:
-            return VerifyResult(False, number, f"seq {entry['seq']} != line number {number}")
-        if entry["event"] not in EVENTS:
-            return VerifyResult(False, number, f"unknown event {entry['event']!r}")
-        sig = entry.get("sig")
-        if key is None:
-            if sig is not None:
-                return VerifyResult(
-                    False,
-                    number,
-                    f"signature cannot be checked: the entry is signed but {KEY_ENV} is not set",
-                )
-        elif sig is None:
-            return VerifyResult(
-                False, number, f"signature missing: {KEY_ENV} is set but the entry is unsigned"
-            )
-        elif not hmac.compare_digest(str(sig), sign_digest(key, recomputed)):
-            return VerifyResult(False, number, "signature mismatch: wrong key or a forged entry")
-        hashes.add(recomputed)
-        prev = recomputed
-    for expected in expected_heads:
-        if expected and expected not in hashes:
-            return VerifyResult(
-                False,
-                len(lines),
-                f"ledger truncated after line {len(lines)}: promotion head {expected[:12]}… "
-                f"recorded in the "
-                "model store is not in the chain",
-            )
-    return VerifyResult(True, None, "")
+        entry = parse_line(raw)
+        if isinstance(entry, str):
+            return entries, VerifyResult(False, number, entry)
+        fault = check_structure(entry, number, prev)
+        if fault:
+            return entries, VerifyResult(False, number, fault)
+        entries.append(entry)
+        prev = entry["hash"]
+    return entries, VerifyResult(True)

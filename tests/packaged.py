@@ -5,10 +5,11 @@
 2. pretrain the tiny JEPA for a few steps (model.train.pretrain) into `run_dir`;
 3. embed every video with it and fit the served EF and view probes through the one probe protocol
    (evaluation.probe_protocol; one seed, saved as the run's probes/<task>/seed-0.pt);
-4. register a candidate with passing gates, approve it (reviewer "bob" ≠ initiator "alice") and package
-   it with release.package.package_candidate into the BentoML store at `bento_home`, which makes it
-   production in the ledger at `ledger`; the packaged reference.parquet holds the held-out (VAL, TEST)
-   videos' quality metrics, predictions (`ef`, `view`) and pooled `embedding`, keyed by FileName;
+4. register a candidate with passing gates (signed by alice's SSH key), approve it (a decision signed by
+   bob's key) and package it with release.package.package_candidate into the BentoML store at
+   `bento_home`, which makes it production in the ledger at `ledger`; the packaged reference.parquet
+   holds the held-out (VAL, TEST) videos' quality metrics, predictions (`ef`, `view`) and pooled
+   `embedding`, keyed by FileName;
 5. write `params`, a copy of the repo's params.yaml whose release.ledger, serving.production_log,
    features.root and ingest.salt_file point into `root`;
 6. keep sample videos: `clean` (three simulated AVIs) and `perturbed` (kind -> the first clean video with
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,23 +152,53 @@ def _reference(run: Path, version: str, dataset: Path, settings) -> pd.DataFrame
 def release_run(
     ledger_path: Path, bento_home: Path, run: Path, version: str, reference: pd.DataFrame, ef_mae: float = 9.0
 ) -> str:
-    """Register the run as a candidate with passing gates, approve it (alice starts, bob reviews) and
-    package it into the store at `bento_home`: production in the ledger from then on. Returns the tag."""
-    from release.decisions import record_decision, register_candidate
-    from release.ledger import Ledger, sha256_file
+    """Register the run as a candidate with passing gates, approve it (alice registers, bob reviews, both
+    with SSH keys made next to the ledger) and package it into the store at `bento_home`: production in
+    the ledger from then on. Returns the tag."""
+    from release.decisions import record_decision, register_candidate, sign_decision, start_ledger
+    from release.ledger import Ledger
+    from release.manifest import run_files
     from release.package import package_candidate
 
-    ledger = Ledger(ledger_path)
+    ledger, keys = Ledger(ledger_path), _test_keys(Path(ledger_path).parent / "test-keys")
+    if not ledger.entries():
+        start_ledger(
+            ledger, keys["dana"], (Path(ledger_path).parent / "test-keys" / "allowed_signers").read_text()
+        )
     gates = [{"name": "ef_mae", "value": ef_mae, "threshold": 100.0, "passed": True}]
     evaluation = {"metrics": {"test": {"ef_mae": ef_mae}}, "gates": gates, "model_version": version}
+    inputs = Path(ledger_path).parent / "test-inputs" / version
+    inputs.mkdir(parents=True, exist_ok=True)
+    (inputs / "evaluation.json").write_text(json.dumps(evaluation))
+    reference.to_parquet(inputs / "reference.parquet", index=False)
+    files = run_files(run, **{name: inputs / name for name in ("evaluation.json", "reference.parquet")})
     candidate = register_candidate(
-        ledger, model_version=version, weights_sha256=sha256_file(run / "encoder.pt"), data_version="sim",
-        git_commit="test", evaluation_sha256="e" * 64, gates=gates, initiator="alice",
-        metrics=evaluation["metrics"], params={},
+        ledger, signer=keys["alice"], files=files, model_version=version, data_version="sim",
+        git_commit="test", gates=gates, metrics=evaluation["metrics"], params={},
     )  # fmt: skip
-    record_decision(ledger, candidate, approve=True, reviewer="bob")
+    record_decision(ledger, sign_decision(ledger, keys["bob"], "approve", candidate), signer=keys["alice"])
     with bento_store(bento_home):
-        return package_candidate(ledger, candidate, run_dir=run, evaluation=evaluation, reference=reference)
+        return package_candidate(ledger, candidate, signer=keys["alice"])
+
+
+def _test_keys(folder: Path) -> dict:
+    """Signers alice (initiator), bob (reviewer), dana (release manager): ed25519 keys made once per
+    folder, and their allowed-signers file."""
+    import subprocess
+
+    from release.signing import Signer
+
+    roles = {"alice": "echojepa-initiator", "bob": "echojepa-review", "dana": "echojepa-release-manager"}
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for name, role in roles.items():
+        if not (folder / name).is_file():
+            command = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(folder / name)]
+            subprocess.run(command, check=True)
+        public = " ".join((folder / f"{name}.pub").read_text().split()[:2])
+        lines.append(f'{name} namespaces="{role}" {public}\n')
+    (folder / "allowed_signers").write_text("".join(lines))
+    return {name: Signer(folder / name) for name in roles}
 
 
 def _samples(root: Path, videos: list[Path]) -> dict[str, Path]:

@@ -1,5 +1,6 @@
-"""Reviewer rules: approve, reject (with a reason), no self-approval, the allow-list, one decision per
-candidate, failed gates, expiry; and the candidate states that `release list` shows."""
+"""Decisions through the library: a reviewer's signed document, never a name; no self-approval whatever the
+OS user is called; the scheduler cannot review; waivers are a second person's decisions; one decision per
+candidate; only a release manager of the signers in force changes the signers."""
 
 from __future__ import annotations
 
@@ -9,158 +10,141 @@ import pytest
 
 from release.decisions import (
     DecisionError,
-    check_decision,
-    current_initiator,
+    change_signers,
     record_decision,
     record_expiry,
-    register_candidate,
+    sign_decision,
+    verified_candidate,
+    verify_decision,
 )
+from release.events import Action, CandidateState, Event
 from release.ledger import Ledger
-
-PASSED = [{"name": "ef_mae", "value": 8.0, "threshold": 10.0, "passed": True}]
-FAILED = [*PASSED, {"name": "margin_vs_mean", "value": 0.01, "threshold": 0.1, "passed": False}]
-
-
-def _register(
-    ledger: Ledger, gates: list[dict] = PASSED, initiator: str = "alice", version: str = "v1"
-) -> str:
-    return register_candidate(
-        ledger,
-        model_version=version,
-        weights_sha256="a" * 64,
-        data_version="d1",
-        git_commit="c0ffee",
-        evaluation_sha256="e" * 64,
-        gates=gates,
-        initiator=initiator,
-        metrics={"test": {"ef_mae": 8.0}},
-        params={"pretrain": {"epochs": 1}},
-    )
+from tests.release.releases import FAILED, GATES, decide, make_run, register
 
 
 @pytest.fixture
-def ledger(ledger_path: Path) -> Ledger:
-    return Ledger(ledger_path)
+def run(tmp_path: Path) -> Path:
+    return make_run(tmp_path, 1)
 
 
-def test_register_and_approve(ledger: Ledger) -> None:
-    cid = _register(ledger)
-    assert cid.startswith("cand-") and len(cid) == 13
-    summary = ledger.candidate(cid)
-    assert summary["state"] == "pending" and summary["initiator"] == "alice" and summary["gates"] == PASSED
-    entry = record_decision(ledger, cid, approve=True, reviewer="bob", comment="looks good")
-    assert entry["event"] == "approved" and entry["reviewer"] == "bob" and entry["model_version"] == "v1"
-    summary = ledger.candidate(cid)
-    assert summary["state"] == "approved" and summary["decision"]["comment"] == "looks good"
-    assert [e["event"] for e in summary["entries"]] == ["candidate", "approved"]
-    assert ledger.verify().ok and ledger.production() is None
+def test_a_second_person_approves(ledger: Ledger, run: Path, keys) -> None:
+    cid = register(ledger, keys, run, "v1")
+    assert ledger.candidate(cid).state == CandidateState.PENDING
+    text = sign_decision(ledger, keys.signer("bob"), "approve", cid, comment="looks good")
+    decision = verify_decision(text, ledger)
+    assert (decision.action, decision.reviewer.principal, decision.comment) == (
+        Action.APPROVE,
+        "bob",
+        "looks good",
+    )
+    entry = record_decision(ledger, text, signer=keys.signer("alice"))  # the waiting run delivers it
+    assert (entry["event"], entry["reviewer"], entry["signer"], entry["decision"]) == (
+        "approved",
+        "bob",
+        "alice",
+        text,
+    )
+    summary = verified_candidate(ledger, cid)
+    assert summary.state == CandidateState.APPROVED and summary.reviewer == "bob" and ledger.verify().ok
 
 
-def test_reject_needs_a_reason(ledger: Ledger) -> None:
-    cid = _register(ledger)
-    with pytest.raises(DecisionError, match="needs a reason"):
-        record_decision(ledger, cid, approve=False, reviewer="bob")
-    record_decision(ledger, cid, approve=False, reviewer="bob", reason="pediatric MAE too high")
-    summary = ledger.candidate(cid)
-    assert summary["state"] == "rejected" and summary["decision"]["reason"] == "pediatric MAE too high"
-
-
-def test_self_approval_refused(ledger: Ledger) -> None:
-    cid = _register(ledger, initiator="alice")
-    with pytest.raises(DecisionError, match="self-approval"):
-        record_decision(ledger, cid, approve=True, reviewer="alice")
-    with pytest.raises(DecisionError, match="self-approval"):
-        check_decision(ledger, cid, " Alice ", None)
-    assert ledger.candidate(cid)["state"] == "pending"
-
-
-def test_allow_list(ledger: Ledger) -> None:
-    cid = _register(ledger)
-    with pytest.raises(DecisionError, match="allow-list"):
-        record_decision(ledger, cid, approve=True, reviewer="mallory", reviewers_allow_list=("bob", "carol"))
-    check_decision(ledger, cid, "carol", ("bob", "carol"))
-    check_decision(ledger, cid, "mallory", ())  # an empty allow-list means anyone but the initiator
-    record_decision(ledger, cid, approve=True, reviewer="carol", reviewers_allow_list=("bob", "carol"))
-
-
-def test_double_decision_refused(ledger: Ledger) -> None:
-    cid = _register(ledger)
-    record_decision(ledger, cid, approve=True, reviewer="bob")
-    with pytest.raises(DecisionError, match="already approved by bob"):
-        record_decision(ledger, cid, approve=False, reviewer="carol", reason="changed my mind")
-    with pytest.raises(DecisionError, match="already approved"):
-        record_expiry(ledger, cid, 10.0)
-    assert [e["event"] for e in ledger.entries()] == ["candidate", "approved"]
-
-
-def test_unknown_candidate_and_empty_reviewer(ledger: Ledger) -> None:
-    cid = _register(ledger)
-    with pytest.raises(DecisionError, match="unknown candidate"):
-        check_decision(ledger, "cand-00000000", "bob", None)
-    with pytest.raises(DecisionError, match="empty"):
-        record_decision(ledger, cid, approve=True, reviewer="  ")
-
-
-def test_failed_gates_can_never_be_approved(ledger: Ledger) -> None:
-    cid = _register(ledger, gates=FAILED)
-    assert [e["event"] for e in ledger.entries()] == ["candidate", "gates_failed"]
-    summary = ledger.candidate(cid)
-    assert summary["state"] == "gates_failed" and summary["failed_gates"] == ["margin_vs_mean"]
-    with pytest.raises(DecisionError, match=r"failed its gates .*margin_vs_mean"):
-        record_decision(ledger, cid, approve=True, reviewer="bob")
-    with pytest.raises(DecisionError, match="failed its gates"):
-        record_expiry(ledger, cid, 1.0)
-    with pytest.raises(DecisionError, match="passed"):
-        _register(ledger, gates=[{"name": "no-verdict"}])
-
-
-def test_deleting_the_trailing_gates_failed_line_does_not_make_a_candidate_eligible(
-    ledger: Ledger, ledger_path: Path
+def test_self_approval_refused_whatever_the_os_user_is(
+    ledger: Ledger, run: Path, keys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cid = _register(ledger, gates=FAILED)
-    lines = ledger_path.read_text().splitlines(keepends=True)
-    ledger_path.write_text("".join(lines[:-1]))  # an unsigned chain cannot see its own tail cut off
-    assert ledger.verify().ok and ledger.candidate(cid)["state"] == "pending"
-    with pytest.raises(DecisionError, match=r"failed gate\(s\) margin_vs_mean at registration"):
-        record_decision(ledger, cid, approve=True, reviewer="bob")
+    for name in ("LOGNAME", "USER", "USERNAME"):
+        monkeypatch.setenv(name, "bob")  # getpass.getuser() would now say bob
+    cid = register(ledger, keys, run, "v1")
+    assert ledger.candidate(cid).initiator == "alice"  # the key that signed, not the environment
+    with pytest.raises(DecisionError, match=r"reviewer alice registered this candidate.*self-approval"):
+        sign_decision(ledger, keys.signer("alice"), "approve", cid)  # alice holds the reviewer role too
+    assert ledger.candidate(cid).state == CandidateState.PENDING
 
 
-def test_expiry(ledger: Ledger) -> None:
-    cid = _register(ledger)
-    entry = record_expiry(ledger, cid, 86400.0)
+@pytest.mark.parametrize(
+    ("who", "why"), [("scheduler", "may not sign as echojepa-review"), ("mallory", "may not")]
+)
+def test_keys_without_the_reviewer_role_cannot_decide(
+    ledger: Ledger, run: Path, keys, who: str, why: str
+) -> None:
+    cid = register(ledger, keys, run, "v1", who="scheduler")
+    with pytest.raises(DecisionError, match=why):
+        sign_decision(ledger, keys.signer(who), "approve", cid)
+    decide(ledger, keys, cid, reviewer="carol", by="scheduler")  # a person reviews the scheduler's run
+    assert ledger.candidate(cid).state == CandidateState.APPROVED
+
+
+def test_reject_needs_a_reason_and_a_candidate_is_decided_once(ledger: Ledger, run: Path, keys) -> None:
+    cid = register(ledger, keys, run, "v1")
+    with pytest.raises(DecisionError, match="needs a reason"):
+        sign_decision(ledger, keys.signer("bob"), "reject", cid)
+    approval = sign_decision(ledger, keys.signer("carol"), "approve", cid)
+    decide(ledger, keys, cid, "reject", reason="pediatric MAE too high")
+    with pytest.raises(DecisionError, match="already rejected by bob"):
+        record_decision(ledger, approval, signer=keys.signer("alice"))  # signed before, delivered too late
+    with pytest.raises(DecisionError, match="already rejected"):
+        record_expiry(ledger, cid, 10.0, signer=keys.signer("alice"))
+    assert [e["event"] for e in ledger.candidate(cid).entries] == ["candidate", "rejected"]
+
+
+def test_expiry_closes_the_candidate(ledger: Ledger, run: Path, keys) -> None:
+    cid = register(ledger, keys, run, "v1")
+    approval = sign_decision(ledger, keys.signer("bob"), "approve", cid)
+    entry = record_expiry(ledger, cid, 86400.0, signer=keys.signer("alice"))
     assert entry["event"] == "expired" and entry["waited_s"] == 86400.0
-    assert ledger.candidate(cid)["state"] == "expired"
     with pytest.raises(DecisionError, match="already expired"):
-        record_decision(ledger, cid, approve=True, reviewer="bob")
+        record_decision(ledger, approval, signer=keys.signer("alice"))
 
 
-def test_candidates_listing_and_production_states(ledger: Ledger) -> None:
-    """production()/history() follow promoted and rollback lines (written by release.package in real use)."""
-    first, second = _register(ledger, version="v1"), _register(ledger, version="v2")
-    third = _register(ledger, version="v3", gates=FAILED)
-    for cid in (first, second):
-        record_decision(ledger, cid, approve=True, reviewer="bob")
-    ledger.append("promoted", candidate_id=first, model_version="v1", bento_tag="echojepa:one")
-    ledger.append("promoted", candidate_id=second, model_version="v2", bento_tag="echojepa:two")
-    states = {c["candidate_id"]: c["state"] for c in ledger.candidates()}
-    assert states == {first: "retired", second: "production", third: "gates_failed"}
-    assert ledger.production() == "v2" and ledger.history() == ["v1", "v2"]
-    assert ledger.previous_production()["candidate_id"] == first
-    ledger.append("rollback", candidate_id=first, model_version="v1", bento_tag="echojepa:one")
-    assert ledger.production() == "v1" and ledger.history() == ["v1", "v2", "v1"]
-    assert ledger.candidate(first)["state"] == "production" and ledger.candidate(second)["state"] == "retired"
-    assert ledger.previous_production() is None
+def test_failed_gates_need_a_reviewers_waiver(ledger: Ledger, run: Path, keys) -> None:
+    cid = register(ledger, keys, run, "v1", gates=FAILED)
+    assert ledger.candidate(cid).state == CandidateState.GATES_FAILED
+    with pytest.raises(DecisionError, match=r"failed gate\(s\) margin_vs_mean .*waive them first"):
+        sign_decision(ledger, keys.signer("bob"), "approve", cid)
+    with pytest.raises(DecisionError, match="self-approval"):  # the registrant cannot waive its own gates
+        sign_decision(ledger, keys.signer("alice"), "waive", cid, gates=["margin_vs_mean"], reason="known")
+    with pytest.raises(DecisionError, match="names the gates it waives and gives a reason"):
+        sign_decision(ledger, keys.signer("bob"), "waive", cid, gates=["margin_vs_mean"])
+    with pytest.raises(DecisionError, match="cannot waive ef_mae"):
+        sign_decision(ledger, keys.signer("bob"), "waive", cid, gates=["ef_mae"], reason="passed anyway")
+    waived = decide(ledger, keys, cid, "waive", gates=["margin_vs_mean"], reason="tiny preset, known gap")
+    assert waived["event"] == Event.WAIVED and waived["gates"] == ["margin_vs_mean"]
+    summary = ledger.candidate(cid)
+    assert summary.state == CandidateState.PENDING and summary.waived_gates["margin_vs_mean"]["by"] == "bob"
+    decide(ledger, keys, cid, reviewer="carol")
+    assert ledger.candidate(cid).state == CandidateState.APPROVED and ledger.verify().ok
 
 
-def test_current_initiator() -> None:
-    assert current_initiator(scheduled=True) == "scheduler"
-    assert current_initiator() and current_initiator() != "scheduler"
+def test_an_initiators_own_waiver_mark_does_not_unblock(ledger: Ledger, run: Path, keys) -> None:
+    """Gate rows the initiator marked `waived` (today's --waive-gate) still block: a waiver is a decision."""
+    marked = [*GATES, {**FAILED[1], "advisory": True, "waived": {"by": "alice", "reason": "trust me"}}]
+    cid = register(ledger, keys, run, "v1", gates=marked)
+    assert ledger.candidate(cid).failed_gates == ("margin_vs_mean",)
+    advisory = [*GATES, {**FAILED[1], "advisory": True}]  # params.yaml gates.advisory: reported, not blocking
+    other = register(ledger, keys, make_run(run.parent, 2), "v2", gates=advisory)
+    assert ledger.candidate(other).state == CandidateState.PENDING
 
 
-def test_an_advisory_failure_does_not_block_approval(ledger: Ledger) -> None:
-    advisory = [*PASSED, {"name": "margin_vs_random", "value": -0.2, "threshold": 0.05, "passed": False,
-                          "advisory": True}]  # fmt: skip
-    cid = _register(ledger, gates=advisory)
-    assert ledger.candidate(cid)["state"] == "pending"
-    record_decision(ledger, cid, approve=True, reviewer="bob")
-    assert ledger.candidate(cid)["state"] == "approved"
+def test_only_a_release_manager_in_force_changes_the_signers(ledger: Ledger, run: Path, keys) -> None:
+    added = keys.signers(keys.line("mallory", "echojepa-review"))
+    with pytest.raises(DecisionError, match="may not write a signers-changed line"):
+        change_signers(ledger, keys.signer("alice"), added)
+    with pytest.raises(DecisionError, match="listed again"):  # alice's key again, under a second name
+        change_signers(
+            ledger,
+            keys.signer("dana"),
+            keys.signers(f'eve namespaces="echojepa-review" {keys.public("alice")}\n'),
+        )
+    with pytest.raises(DecisionError, match="keep a release manager"):
+        change_signers(ledger, keys.signer("dana"), keys.line("alice") + keys.line("bob"))
+    cid = register(ledger, keys, run, "v1")
+    with pytest.raises(DecisionError, match="may not"):
+        sign_decision(ledger, keys.signer("mallory"), "approve", cid)
+    entry = change_signers(ledger, keys.signer("dana"), added)
+    assert (
+        entry["event"] == "signers-changed"
+        and entry["previous_signers"] == entry["signers"] != entry["new_signers"]
+    )
+    assert (ledger.signers.root / entry["new_signers"]).read_text() == added
+    decide(ledger, keys, cid, reviewer="mallory")  # listed now, by the release manager's signed change
+    assert ledger.candidate(cid).state == CandidateState.APPROVED and ledger.verify().ok
+    assert ledger.entries()[-1]["signers"] == entry["new_signers"]

@@ -1,210 +1,294 @@
-"""Packaging into an isolated BentoML store, production through the ledger, rollback, truncation detection
-via the heads stored in the models' metadata, and export to a moto S3 server."""
+"""Packaging into an isolated BentoML store from the frozen files only; production through the verified
+ledger; rollback by two people; a deleted last line (rollback, rejection, expiry) named by the witness;
+two candidates from one run folder each packaging their own bytes; export to a moto S3 server."""
 
 from __future__ import annotations
 
-import json
+import multiprocessing
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from release.decisions import DecisionError, record_decision, register_candidate
-from release.ledger import Ledger, sha256_file
+from release.decisions import DecisionError, record_expiry, sign_decision
+from release.events import CandidateState
+from release.ledger import Ledger
+from release.ledger_chain import canonical_json, sha256_file
 from release.package import (
     PackageError,
-    expected_heads,
     export_model,
     package_candidate,
     production_model,
     rollback,
+    store_heads,
 )
+from tests.release.releases import FAILED, decide, make_run, register, release
 from tests.s3_servers import moto_s3
 
-GATES = [{"name": "ef_mae", "value": 8.0, "threshold": 10.0, "passed": True}]
+
+def _cut_last_line(path: Path) -> None:
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))
 
 
-def _run_dir(root: Path, seed: int) -> Path:
-    run = root / f"run{seed}"
-    (run / "probes").mkdir(parents=True)
-    (run / "encoder.pt").write_bytes(bytes([seed]) * 64)
-    (run / "config.yaml").write_text(f"seed: {seed}\n")
-    (run / "probes" / "ef.pt").write_bytes(b"ef-probe")
-    (run / "probes" / "view.pt").write_bytes(b"view-probe")
-    return run
-
-
-def _evaluation(version: str) -> dict:
-    return {
-        "metrics": {
-            "test": {"ef_mae": {"mean": 8.1, "std": 0.2}, "view_acc": 0.7},
-            "n": 47,
-            "note": "x",
-            "nan": None,
-        },
-        "gates": GATES,
-        "data_version": "d1",
-        "model_version": version,
-    }
-
-
-def _reference(n: int = 6) -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    return pd.DataFrame(
-        {
-            "brightness": rng.random(n),
-            "ef": rng.random(n) * 70,
-            "view": ["A4C"] * n,
-            "embedding": [rng.random(8).astype("float32") for _ in range(n)],
-        }
-    )
-
-
-def _approved(ledger: Ledger, run: Path, version: str, gates: list[dict] = GATES) -> str:
-    cid = register_candidate(
-        ledger,
-        model_version=version,
-        weights_sha256=sha256_file(run / "encoder.pt"),
-        data_version="d1",
-        git_commit="c0ffee",
-        evaluation_sha256="e" * 64,
-        gates=gates,
-        initiator="alice",
-        metrics=_evaluation(version)["metrics"],
-        params={},
-    )
-    if all(g["passed"] for g in gates):
-        record_decision(ledger, cid, approve=True, reviewer="bob")
-    return cid
-
-
-def _release(ledger: Ledger, tmp_path: Path, seed: int) -> tuple[str, str]:
-    run = _run_dir(tmp_path, seed)
-    cid = _approved(ledger, run, f"v{seed}")
-    evaluation = _evaluation(f"v{seed}")
-    tag = package_candidate(ledger, cid, run_dir=run, evaluation=evaluation, reference=_reference())
-    return cid, tag
-
-
-def test_package_writes_model_and_promotes(bento_home: Path, ledger_path: Path, tmp_path: Path) -> None:
-    import bentoml
-
-    ledger = Ledger(ledger_path)
-    cid, tag = _release(ledger, tmp_path, 1)
-    assert str(bento_home) in bentoml.models.get(tag).path  # the isolated store
-    model = bentoml.models.get(tag)
-    assert model.info.labels == {"candidate": cid, "stage": "production-candidate"}
-    meta = model.info.metadata
-    assert meta["candidate_id"] == cid and meta["data_version"] == "d1" and meta["git_commit"] == "c0ffee"
-    assert meta["test.ef_mae.mean"] == 8.1 and meta["test.view_acc"] == 0.7 and meta["n"] == 47.0
-    assert "note" not in meta and "nan" not in meta
-    # the stored head is the hash of the `promoted` line, which is the ledger head right after promotion
-    events = [e["event"] for e in ledger.entries()]
-    assert events == ["candidate", "approved", "packaged", "promoted"]
-    assert meta["ledger_head"] == ledger.head() == ledger.entries()[-1]["hash"]
-    assert expected_heads() == [ledger.head()]
-    assert ledger.verify(expected_heads=expected_heads()).ok
-    # files: encoder, config, probes, evaluation.json, reference.parquet; hashes in the `packaged` line
-    for name in ("encoder.pt", "config.yaml", "probes/ef.pt", "probes/view.pt", "evaluation.json"):
-        assert Path(model.path_of(name)).is_file()
-    assert not Path(model.path_of("target_encoder.pt")).exists()
-    packaged = ledger.entries()[2]
-    assert packaged["bento_tag"] == tag
-    assert packaged["files"]["encoder.pt"] == sha256_file(model.path_of("encoder.pt"))
-    assert json.loads(Path(model.path_of("evaluation.json")).read_text())["model_version"] == "v1"
-    ref = pd.read_parquet(model.path_of("reference.parquet"))
-    assert len(ref) == 6 and list(ref.columns) == ["brightness", "ef", "view", "embedding"]
-    assert len(ref["embedding"].iloc[0]) == 8
-    # production resolves through the ledger
-    assert ledger.production() == "v1" and ledger.candidate(cid)["state"] == "production"
-    assert production_model(ledger).tag == model.tag
-    with pytest.raises(DecisionError, match="is production"):  # packaging twice
-        package_candidate(ledger, cid, run_dir=tmp_path / "run1", evaluation={}, reference=_reference())
-
-
-def test_only_approved_candidates_are_packaged(bento_home: Path, ledger_path: Path, tmp_path: Path) -> None:
-    import bentoml
-
-    ledger = Ledger(ledger_path)
-    run = _run_dir(tmp_path, 2)
-    failing = [{"name": "margin", "value": 0.0, "threshold": 0.1, "passed": False}]
-    bad = _approved(ledger, run, "v2", gates=failing)
-    with pytest.raises(DecisionError, match=r"failed (its gates|gate\(s\))"):
-        package_candidate(ledger, bad, run_dir=run, evaluation={}, reference=_reference())
-    pending = register_candidate(
-        ledger, model_version="v3", weights_sha256="0" * 64, data_version="d", git_commit="g",
-        evaluation_sha256="e", gates=GATES, initiator="alice", metrics={}, params={},
-    )  # fmt: skip
-    with pytest.raises(DecisionError, match="pending"):
-        package_candidate(ledger, pending, run_dir=run, evaluation={}, reference=_reference())
-    # approved, but the weights in run_dir are not the reviewed ones
-    record_decision(ledger, pending, approve=True, reviewer="bob")
-    with pytest.raises(DecisionError, match="weights_sha256"):
-        package_candidate(ledger, pending, run_dir=run, evaluation={}, reference=_reference())
-    with pytest.raises(PackageError, match=r"encoder\.pt"):
-        package_candidate(ledger, pending, run_dir=tmp_path / "empty", evaluation={}, reference=_reference())
-    assert bentoml.models.list() == [] and ledger.production() is None
-    assert production_model(ledger) is None
-    assert "packaged" not in [e["event"] for e in ledger.entries()]
-
-
-def test_rollback_and_history(bento_home: Path, ledger_path: Path, tmp_path: Path) -> None:
-    ledger = Ledger(ledger_path)
-    with pytest.raises(DecisionError, match="no previous production"):
-        rollback(ledger, reviewer="bob", reason="bad")
-    (c1, t1), (c2, t2), (c3, t3) = (_release(ledger, tmp_path, s) for s in (1, 2, 3))
-    assert ledger.history() == ["v1", "v2", "v3"] and str(production_model(ledger).tag) == t3
-    with pytest.raises(DecisionError, match="reason"):
-        rollback(ledger, reviewer="bob", reason=" ")
-    assert rollback(ledger, reviewer="bob", reason="EF drift on device X") == "v2"
-    assert ledger.production() == "v2" and str(production_model(ledger).tag) == t2
-    last = ledger.entries()[-1]
-    assert last["event"] == "rollback" and last["from_model_version"] == "v3" and last["reviewer"] == "bob"
-    assert rollback(ledger, reviewer="bob", reason="v2 also bad") == "v1"
-    assert str(production_model(ledger).tag) == t1
-    with pytest.raises(DecisionError, match="no previous production"):
-        rollback(ledger, reviewer="bob", reason="again")
-    assert ledger.history() == ["v1", "v2", "v3", "v2", "v1"]
-    states = {c["candidate_id"]: c["state"] for c in ledger.candidates()}
-    assert states == {c1: "production", c2: "retired", c3: "retired"}
-    assert ledger.verify(expected_heads=expected_heads()).ok and len(expected_heads()) == 3
-
-
-def test_truncation_detected_through_the_store(bento_home: Path, ledger_path: Path, tmp_path: Path) -> None:
-    ledger = Ledger(ledger_path)
-    _release(ledger, tmp_path, 1)
-    _release(ledger, tmp_path, 2)
-    lines = ledger_path.read_text().splitlines()
-    ledger_path.write_text("".join(line + "\n" for line in lines[:6]))  # drop v2's packaged + promoted lines
-    assert ledger.verify().ok and ledger.production() == "v1"  # looks fine on its own ...
-    result = ledger.verify(expected_heads=expected_heads())
-    assert (result.ok, result.line) == (False, 6) and "truncated after line 6" in result.reason
-    with pytest.raises(DecisionError, match="truncated"):  # ... and nothing is packaged on top of it
-        _release(ledger, tmp_path / "more", 3)
-
-
-def test_export_to_s3(
-    bento_home: Path, ledger_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_package_copies_the_frozen_files_and_promotes(
+    bento_home: Path, ledger: Ledger, tmp_path: Path, keys
 ) -> None:
     import bentoml
 
-    ledger = Ledger(ledger_path)
-    _, tag = _release(ledger, tmp_path, 1)
+    cid, tag = release(ledger, keys, tmp_path, 1)
+    model = bentoml.models.get(tag)
+    assert str(bento_home) in model.path and model.info.labels == {
+        "candidate": cid,
+        "stage": "production-candidate",
+    }
+    entries = ledger.entries()
+    assert [e["event"] for e in entries] == [
+        "signers-changed",
+        "candidate",
+        "approved",
+        "packaged",
+        "promoted",
+    ]
+    meta = model.info.metadata
+    assert meta["ledger_head"] == ledger.head() and meta["ledger_lines"] == [
+        canonical_json(e) for e in entries[-2:]
+    ]
+    assert meta["candidate_id"] == cid and meta["test.ef_mae.mean"] == 8.1 and "note" not in meta
+    manifest = ledger.candidate(cid).manifest
+    assert entries[-2]["files"] == manifest and len(manifest) == 8
+    assert all(sha256_file(Path(model.path) / name) == digest for name, digest in manifest.items())
+    assert store_heads() == {ledger.head(): tag} and ledger.verify().ok
+    assert (
+        production_model(ledger).tag == model.tag and ledger.candidate(cid).state == CandidateState.PRODUCTION
+    )
+    with pytest.raises(DecisionError, match="already packaged"):
+        package_candidate(ledger, cid, signer=keys.signer("alice"))
+
+
+def test_only_approved_candidates_are_packaged(
+    bento_home: Path, ledger: Ledger, tmp_path: Path, keys
+) -> None:
+    import bentoml
+
+    failed = register(ledger, keys, make_run(tmp_path, 2), "v2", gates=FAILED)
+    pending = register(ledger, keys, make_run(tmp_path, 3), "v3")
+    with pytest.raises(DecisionError, match=r"failed gate\(s\) margin_vs_mean"):
+        package_candidate(ledger, failed, signer=keys.signer("alice"))
+    with pytest.raises(DecisionError, match="is pending"):
+        package_candidate(ledger, pending, signer=keys.signer("alice"))
+    assert bentoml.models.list() == [] and production_model(ledger) is None
+
+
+def test_a_probe_changed_after_registration_is_refused(
+    bento_home: Path, ledger: Ledger, tmp_path: Path, keys
+) -> None:
+    import bentoml
+
+    run = make_run(tmp_path, 1)
+    cid = register(ledger, keys, run, "v1")
+    (run / "probes" / "ef.pt").write_bytes(b"a `dvc repro probe` during the wait")  # not what is packaged
+    frozen = ledger.candidates_dir / cid / "probes" / "view.pt"
+    frozen.chmod(0o644)
+    frozen.write_bytes(b"edited in the registry")
+    decide(ledger, keys, cid)
+    with pytest.raises(PackageError, match=f"frozen files of {cid}: probes/view.pt differs"):
+        package_candidate(ledger, cid, signer=keys.signer("alice"))
+    assert bentoml.models.list() == [] and ledger.candidate(cid).state == CandidateState.APPROVED
+    frozen.write_bytes(b"view-probe-1")  # restored: the reviewed bytes, not the run folder's, are packaged
+    tag = package_candidate(ledger, cid, signer=keys.signer("alice"))
+    assert Path(bentoml.models.get(tag).path_of("probes/ef.pt")).read_bytes() == b"ef-probe-1"
+
+
+def _package(ledger_path: str, witness: str, key: str, cid: str) -> None:
+    from release.signing import Signer
+    from release.witness import FileWitness
+
+    package_candidate(Ledger(ledger_path, witnesses=[FileWitness(witness)]), cid, signer=Signer(key))
+
+
+def test_two_candidates_from_one_run_folder_package_their_own_files(
+    bento_home: Path, ledger: Ledger, ledger_path: Path, witness_dir: Path, tmp_path: Path, keys
+) -> None:
+    import bentoml
+
+    run = make_run(tmp_path, 1)
+    first = register(ledger, keys, run, "v1")
+    make_run(tmp_path, 1)  # the second run writes the same folder ...
+    (run / "probes" / "ef.pt").write_bytes(b"second run's probe")
+    second = register(ledger, keys, run, "v2", who="bob")
+    decide(ledger, keys, first, reviewer="carol")
+    decide(ledger, keys, second, reviewer="alice", by="bob")
+    ctx = multiprocessing.get_context("fork")
+    procs = [
+        ctx.Process(target=_package, args=(str(ledger_path), str(witness_dir), str(keys.path(who)), cid))
+        for who, cid in (("alice", first), ("bob", second))
+    ]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+        assert proc.exitcode == 0
+    probes = {
+        m.info.metadata["candidate_id"]: Path(m.path_of("probes/ef.pt")).read_bytes()
+        for m in bentoml.models.list()
+    }
+    assert probes == {first: b"ef-probe-1", second: b"second run's probe"} and ledger.verify().ok
+
+
+def test_rollback_needs_a_reviewer_and_a_second_person(
+    bento_home: Path, ledger: Ledger, tmp_path: Path, keys
+) -> None:
+    with pytest.raises(DecisionError, match="no previous production"):
+        sign_decision(ledger, keys.signer("bob"), "rollback", reason="bad")
+    (c1, _), (c2, t2), (c3, _) = (release(ledger, keys, tmp_path, s) for s in (1, 2, 3))
+    with pytest.raises(DecisionError, match="a rollback needs a reason"):
+        sign_decision(ledger, keys.signer("bob"), "rollback", reason=" ")
+    text = sign_decision(ledger, keys.signer("bob"), "rollback", reason="EF drift on device X")
+    with pytest.raises(DecisionError, match="one person is not allowed"):
+        rollback(ledger, text, signer=keys.signer("bob"))
+    with pytest.raises(DecisionError, match="cannot roll back"):
+        rollback(
+            ledger,
+            sign_decision(
+                ledger, keys.signer("bob"), "approve", register(ledger, keys, make_run(tmp_path, 9), "v9")
+            ),
+            signer=keys.signer("alice"),
+        )
+    assert (
+        rollback(ledger, text, signer=keys.signer("alice")) == "v2"
+        and str(production_model(ledger).tag) == t2
+    )
+    last = ledger.entries()[-1]
+    assert (last["event"], last["from_model_version"], last["reviewer"], last["signer"]) == (
+        "rollback",
+        "v3",
+        "bob",
+        "alice",
+    )
+    with pytest.raises(DecisionError, match="another production state"):  # the same document, replayed
+        rollback(ledger, text, signer=keys.signer("alice"))
+    again = sign_decision(ledger, keys.signer("carol"), "rollback", reason="v2 also bad")
+    assert rollback(ledger, again, signer=keys.signer("bob")) == "v1"
+    assert ledger.history() == ["v1", "v2", "v3", "v2", "v1"] and ledger.verify().ok
+    states = {c.candidate_id: c.state for c in ledger.candidates() if c.candidate_id in (c1, c2, c3)}
+    assert states == {c1: "production", c2: "retired", c3: "retired"}
+
+
+def test_a_rollback_line_pointing_elsewhere_is_named(
+    bento_home: Path, ledger: Ledger, tmp_path: Path, keys
+) -> None:
+    """bob signs a rollback to v2; the line alice writes names v1's model instead."""
+    from tests.release.test_ledger_rules import forge
+
+    (_, t1), _, _ = (release(ledger, keys, tmp_path, s) for s in (1, 2, 3))
+    text = sign_decision(ledger, keys.signer("bob"), "rollback", reason="drift")
+    target = ledger.previous_production()
+    line = forge(
+        ledger,
+        keys,
+        "alice",
+        "echojepa-initiator",
+        "rollback",
+        candidate_id=target["candidate_id"],
+        model_version=target["model_version"],
+        bento_tag=t1,
+        reviewer="bob",
+        reason="drift",
+        comment="",
+        decision=text,
+    )
+    result = ledger.verify()
+    assert (result.ok, result.line) == (
+        False,
+        line,
+    ) and f"rollback to {t1}, not to the previous" in result.reason
+
+
+def test_a_rolled_back_model_cannot_be_promoted_again_by_hand(
+    bento_home: Path, ledger: Ledger, tmp_path: Path, keys
+) -> None:
+    """After a reviewer's rollback from v2, alice re-appends v2's `promoted` line (re-signed, re-chained)."""
+    from tests.release.test_ledger_rules import forge
+
+    release(ledger, keys, tmp_path, 1)
+    c2, t2 = release(ledger, keys, tmp_path, 2)
+    rollback(
+        ledger,
+        sign_decision(ledger, keys.signer("bob"), "rollback", reason="drift"),
+        signer=keys.signer("alice"),
+    )
+    line = forge(
+        ledger,
+        keys,
+        "alice",
+        "echojepa-initiator",
+        "promoted",
+        candidate_id=c2,
+        model_version="v2",
+        bento_tag=t2,
+        reviewer="bob",
+    )
+    result = ledger.verify()
+    assert (result.ok, result.line) == (
+        False,
+        line,
+    ) and "does not follow its own packaged line" in result.reason
+
+
+def test_deleting_the_rollback_line_is_named_and_production_refused(
+    bento_home: Path, ledger: Ledger, ledger_path: Path, tmp_path: Path, keys
+) -> None:
+    (_, t1), (_, t2) = release(ledger, keys, tmp_path, 1), release(ledger, keys, tmp_path, 2)
+    rollback(
+        ledger,
+        sign_decision(ledger, keys.signer("bob"), "rollback", reason="drift"),
+        signer=keys.signer("alice"),
+    )
+    assert str(production_model(ledger).tag) == t1
+    n = len(ledger.entries())
+    _cut_last_line(ledger_path)
+    assert ledger.production_entry()["bento_tag"] == t2  # an unverified read would serve v2 again
+    result = ledger.verify()
+    assert (result.ok, result.line) == (False, n) and f"line {n} deleted" in result.reason
+    with pytest.raises(PackageError, match=f"line {n}"):
+        production_model(ledger)
+
+
+@pytest.mark.parametrize("decision", ["rejected", "expired"])
+def test_deleting_a_closing_line_does_not_reopen_the_candidate(
+    ledger: Ledger, ledger_path: Path, tmp_path: Path, keys, decision: str
+) -> None:
+    cid = register(ledger, keys, make_run(tmp_path, 1), "v1")
+    if decision == "rejected":
+        decide(ledger, keys, cid, "reject", reason="no")
+    else:
+        record_expiry(ledger, cid, 3600.0, signer=keys.signer("alice"))
+    _cut_last_line(ledger_path)
+    assert ledger.candidate(cid).state == CandidateState.PENDING  # unverified: looks open again
+    result = ledger.verify()
+    assert (result.ok, result.line) == (False, 3) and "line 3 deleted" in result.reason
+    with pytest.raises(DecisionError, match="line 3"):
+        sign_decision(ledger, keys.signer("bob"), "approve", cid)
+
+
+def test_export_to_s3(
+    bento_home: Path, ledger: Ledger, tmp_path: Path, keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bentoml
+
+    _, tag = release(ledger, keys, tmp_path, 1)
     with moto_s3() as endpoint:
         for key, value in endpoint.env().items():
             monkeypatch.setenv(key, value)
-        endpoint.client().create_bucket(Bucket="models")
-        url = export_model(tag, "s3://models/echojepa/", endpoint_url=endpoint.url)
+        endpoint.client().create_bucket(Bucket="models-export")
+        url = export_model(tag, "s3://models-export/echojepa/", endpoint_url=endpoint.url)
         name, version = tag.split(":")
-        assert url == f"s3://models/echojepa/{name}-{version}.bentomodel"
+        assert url == f"s3://models-export/echojepa/{name}-{version}.bentomodel"
         local = tmp_path / "back.bentomodel"
-        endpoint.client().download_file("models", url.split("/", 3)[3], str(local))
-        assert local.stat().st_size > 0
+        endpoint.client().download_file("models-export", url.split("/", 3)[3], str(local))
         with pytest.raises(PackageError, match=r"upload of .* failed: .*NoSuchBucket"):
             export_model(tag, "s3://missing-bucket/x.bentomodel")
     bentoml.models.delete(tag)
-    bentoml.models.import_model(str(local))  # the exported archive restores the model
-    assert bentoml.models.get(tag).info.metadata["ledger_head"] == ledger.entries()[-1]["hash"]
+    bentoml.models.import_model(str(local))  # the exported archive restores the model, head and lines
+    assert bentoml.models.get(tag).info.metadata["ledger_head"] == ledger.head()
     with pytest.raises(PackageError, match="s3://"):
         export_model(tag, "/tmp/x")
