@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -149,8 +150,10 @@ def _measure(preset: str, predicts: int, sequential_clips: int, rounds: int) -> 
     with tempfile.TemporaryDirectory(prefix=f"bench-serving-{preset}-") as tmp:
         root = Path(tmp)
         model = build_packaged_model(root, n_videos=8, preset=preset, train=False)
+        settings = model.settings()
+        serving = settings.serving.model_copy(update={"torch_threads": TORCH_THREADS})
         predictor = Predictor(
-            model.model_dir, model_version=model.model_version, clips_per_video=3, torch_threads=TORCH_THREADS
+            model.model_dir, replace(settings, serving=serving), model_version=model.model_version
         )
         video = model.clean[0].read_bytes()
         frames = predictor.clips(predictor.decode(video))[:1]

@@ -105,7 +105,7 @@ def _train(root: Path, dataset: Path, preset: str, steps: int, train: bool):
         "data.validated": str(root / "validated"), "data.batch_size": 4, "model.preset": preset,
         "optimization.steps": steps, "optimization.warmup": 1, "optimization.checkpoint_every": steps,
         "probe.epochs": 5, "probe.batch_size": 16, "probe.seeds": [0], "probe.fractions": [1.0],
-        "probe.clips_per_video": 2,
+        "probe.clips_per_video": 3,
     })  # fmt: skip
     if train:
         pretrain(params.pretrain, run, resume=False, progress=False)

@@ -119,9 +119,10 @@ def server(packaged_model: PackagedModel, tmp_path_factory: pytest.TempPathFacto
         root / "params.yaml",
         base=packaged_model.params,
         serving={
-            **LIMITS, "retain_clips": True, "clips_per_video": 2, "flush_seconds": 0.3, "reload_seconds": 0,
+            **LIMITS, "retain_clips": True, "flush_seconds": 0.3, "reload_seconds": 0,
             "api_key_env": KEY_ENV, "max_batch_size": 32, "production_log": str(root / "production"),
         },
+        probe={"clips_per_video": 2},
     )  # fmt: skip
     running = start_server(packaged_model, params, root / "server.log", {KEY_ENV: KEY})
     wait_for(running.url, "/readyz", process=running.process)

@@ -16,7 +16,9 @@ from ultrasound.perturbations import PERTURBATION_KINDS
 
 @pytest.fixture(scope="module")
 def predictor(packaged_model: PackagedModel) -> Predictor:
-    return Predictor(packaged_model.model_dir, model_version=packaged_model.model_version)
+    return Predictor(
+        packaged_model.model_dir, packaged_model.settings(), model_version=packaged_model.model_version
+    )
 
 
 def test_predict_averages_clips_of_a_real_model(predictor: Predictor, packaged_model: PackagedModel) -> None:
@@ -66,7 +68,7 @@ def test_limits_refuse_with_status_and_reason(packaged_model: PackagedModel) -> 
         InputLimits(min_frames=500): (422, "too_short"),
     }
     for limits, (status, reason) in cases.items():
-        strict = Predictor(packaged_model.model_dir, limits=limits)
+        strict = Predictor(packaged_model.model_dir, packaged_model.settings(), limits=limits)
         with pytest.raises(BadInput) as info:
             strict.decode(data)
         assert (info.value.status, info.value.reason) == (status, reason), limits
@@ -75,7 +77,10 @@ def test_limits_refuse_with_status_and_reason(packaged_model: PackagedModel) -> 
 def test_from_production_follows_the_ledger(packaged_model: PackagedModel, tmp_path: Path) -> None:
     with bento_store(packaged_model.bento_home):
         loaded = Predictor.from_production(packaged_model.params)
-        assert loaded.model_version == packaged_model.model_version and loaded.clips_per_video == 3
+        assert loaded.model_version == packaged_model.model_version
+        assert (
+            loaded.clips_per_video == packaged_model.settings().clips_per_video == 3
+        )  # probe.clips_per_video
         empty = write_params(
             tmp_path / "p.yaml", base=packaged_model.params, release={"ledger": str(tmp_path / "l")}
         )
@@ -93,7 +98,7 @@ def test_files_changed_after_release_are_not_served(packaged_model: PackagedMode
     params = write_params(tmp_path / "p.yaml", base=packaged_model.params, release={"ledger": str(ledger)})
     with bento_store(home):
         assert Predictor.from_production(params).model_version == "v-tampered"
-        probe = Path(bentoml.models.get(tag).path) / "probes" / "ef.pt"
+        probe = Path(bentoml.models.get(tag).path) / "probes" / "ef" / "seed-0.pt"
         probe.write_bytes(probe.read_bytes() + b"\0")
-        with pytest.raises(ModelUnavailable, match=r"differ from the released ones \(probes/ef.pt\)"):
+        with pytest.raises(ModelUnavailable, match=r"differ from the released ones \(probes/ef/seed-0.pt\)"):
             Predictor.from_production(params)

@@ -49,12 +49,15 @@ def test_predict_with_the_bentoml_client(client, packaged_model: PackagedModel) 
 
 
 def test_predict_with_curl_and_the_same_answer_in_process(server: Server, packaged_model) -> None:
+    from dataclasses import replace
+
     from serving.predictor import Predictor
 
     video = packaged_model.clean[2]
     status, body = curl(server, "/predict", "-F", f"video=@{video}")
     assert status == 200, body
-    local = Predictor(packaged_model.model_dir, clips_per_video=2).predict(video.read_bytes())
+    settings = replace(packaged_model.settings(), clips_per_video=2)  # as the server's params say
+    local = Predictor(packaged_model.model_dir, settings).predict(video.read_bytes())
     assert body["ef"] == pytest.approx(local["ef"], abs=1e-3) and body["view"] == local["view"]
     assert body["quality"]["metrics"] == pytest.approx(local["quality"]["metrics"])
 
