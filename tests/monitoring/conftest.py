@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
+from config.params import load_params
 from monitoring.config import MonitoringConfig
 from monitoring.synthetic import simulate_metrics, synthetic_log, synthetic_reference, write_production_log
 from tests.configs import section
+from tests.packaged import write_params
 
 CLIPS = 48  # 24 for the reference, 24 for the windows; ~10 s on 2 cores
 CLEAN_DAY, DEGRADED_DAY = "2026-01-05", "2026-01-06"
@@ -68,13 +69,12 @@ def write_monitored(tmp_path: Path, clip_metrics: pd.DataFrame) -> Path:
         window_rows(clip_metrics, "gain_drift"), f"{DEGRADED_DAY}T00:00", seed=2, embedding_shift=1.0
     )
     write_production_log(drifted, log)
-    config = config_under(tmp_path).model_dump(mode="json")
-    params = {
-        "monitoring": config,
-        "serving": {"production_log": str(log)},
-        "features": {"root": str(tmp_path / "features")},
-    }
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_params(
+        tmp_path / "params.yaml",
+        monitoring=config_under(tmp_path).model_dump(mode="json"),
+        serving={"production_log": str(log)},
+        features={"root": str(tmp_path / "features")},
+    )
     return tmp_path
 
 
@@ -104,8 +104,7 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory, clip_metrics: pd.DataFram
     root = write_monitored(tmp_path_factory.mktemp("two_runs"), clip_metrics)
     results = [
         run_monitoring(
-            config_under(root),
-            params=root / "params.yaml",
+            load_params(root / "params.yaml"),
             since=day,
             until=pd.Timestamp(day) + pd.Timedelta(days=1),
             reference_path=root / "reference.parquet",

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from config.params import load_params
 from monitoring.data import (
     MonitoringError,
     parse_time,
@@ -18,7 +19,7 @@ from monitoring.data import (
 )
 from monitoring.run import run_monitoring
 from monitoring.synthetic import synthetic_log, write_production_log
-from tests.monitoring.conftest import CLEAN_DAY, DEGRADED_DAY, config_under, window_rows
+from tests.monitoring.conftest import CLEAN_DAY, DEGRADED_DAY, window_rows
 from ultrasound.quality import METRICS
 
 UTC = "UTC"
@@ -61,19 +62,15 @@ def test_times_and_windows() -> None:
 def test_missing_reference_and_missing_production_model_are_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(MonitoringError, match=r"reference .*nope.parquet not found"):
         read_reference(tmp_path / "nope.parquet")
-    params = tmp_path / "params.yaml"
-    params.write_text(f"release:\n  ledger: {tmp_path / 'ledger.jsonl'}\n")
     with pytest.raises(MonitoringError) as caught:
-        production_reference(params)
+        production_reference(tmp_path / "ledger.jsonl")
     assert "no production model" in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_an_empty_window_is_a_clear_message(monitored: Path) -> None:
-    config = config_under(monitored)
     with pytest.raises(MonitoringError, match=r"no production rows in .*production between 2026-03-01"):
         run_monitoring(
-            config,
-            params=monitored / "params.yaml",
+            load_params(monitored / "params.yaml"),
             since="2026-03-01",
             until="2026-03-02",
             reference_path=monitored / "reference.parquet",
@@ -85,8 +82,7 @@ def test_a_window_below_min_window_concludes_nothing(monitored: Path) -> None:
 
     with pytest.raises(InsufficientWindow, match="only 10 production rows"):
         run_monitoring(
-            config_under(monitored),
-            params=monitored / "params.yaml",
+            load_params(monitored / "params.yaml"),
             since=f"{CLEAN_DAY}T00:00",
             until=f"{CLEAN_DAY}T00:10",
             reference_path=monitored / "reference.parquet",
