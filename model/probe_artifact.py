@@ -13,6 +13,8 @@ weights, its spec, the token width, the target normalisation (regression) or the
 
 from __future__ import annotations
 
+import hashlib
+import io
 import pickle
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -41,6 +43,7 @@ class ProbeArtifact:
     target_mean: float | None = None  # regression: the z-score of the training targets
     target_std: float | None = None
     class_names: tuple[str, ...] = ()  # classification: output index -> class name
+    sha256: str | None = field(default=None, compare=False)  # of the file it was loaded from
 
     def __post_init__(self) -> None:
         if self.task not in TASK_KINDS:
@@ -108,8 +111,9 @@ class ProbeArtifact:
         path = Path(path)
         if not path.is_file():
             raise ValueError(f"{path}: no such probe file")
+        data = path.read_bytes()  # hashed and loaded from the same bytes: what is served is what is hashed
         try:
-            item = torch.load(path, map_location="cpu", weights_only=True)
+            item = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
             if item.get("format") != FORMAT:
                 raise KeyError("format")
             return cls(
@@ -117,6 +121,7 @@ class ProbeArtifact:
                 state_dict=item["state_dict"], seed=int(item["seed"]),
                 train_examples=int(item["train_examples"]), target_mean=item["target_mean"],
                 target_std=item["target_std"], class_names=tuple(item["class_names"]),
+                sha256=hashlib.sha256(data).hexdigest(),
             )  # fmt: skip
         except (KeyError, TypeError, AttributeError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
             raise ValueError(f"{path}: not a probe file of this platform ({type(exc).__name__})") from None
@@ -144,6 +149,10 @@ class ProbeEnsemble:
     @property
     def seeds(self) -> tuple[int, ...]:
         return tuple(m.seed for m in self.members)
+
+    def files(self) -> dict[str, str | None]:
+        """{"<task>/seed-<n>.pt": sha256 of the loaded file} (None for probes not loaded from a file)."""
+        return {f"{self.task}/seed-{m.seed}.pt": m.sha256 for m in self.members}
 
     def per_seed(self, tokens: np.ndarray) -> np.ndarray:
         """Every member's clip-averaged outputs: [S, V] (EF) or [S, V, K]."""

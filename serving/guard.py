@@ -121,6 +121,7 @@ class RequestGuard:
             {
                 "status": "ready", "model_version": predictor.model_version,
                 "clip_shape": list(predictor.clip_shape), "views": list(predictor.views),
+                "probes": predictor.probe_files,
             },
         )  # fmt: skip
 

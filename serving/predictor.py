@@ -87,6 +87,12 @@ class Predictor:
         return cls(model_dir, settings, model_version=version)
 
     @property
+    def probe_files(self) -> dict[str, str | None]:
+        """The served probes and the sha256 of the bytes loaded ("ef/seed-0.pt": ...): the same names and
+        hashes as evaluation.json's `probes`."""
+        return {name: digest for head in self.heads.values() for name, digest in head.files().items()}
+
+    @property
     def clip_shape(self) -> tuple[int, int, int]:
         """(frames, resolution, resolution) of one encoder input clip."""
         d = self.config.data

@@ -5,6 +5,7 @@ into the pixels → de-identified dataset tracked by DVC, and no identifier in a
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from tests.ingest.conftest import make_dynamic, sim_small  # noqa: F401  (fixtures)
 from tests.ingest.test_dicom import SECRETS, dicom_src  # noqa: F401  (fixture)
+from tests.packaged import REPO
 
 CLI = [sys.executable, "-m", "flows.cli"]
 
@@ -29,6 +31,7 @@ def repo(tmp_path: Path) -> Path:
     root.mkdir()
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=root, check=True)
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")  # every default lives there
     return root
 
 
