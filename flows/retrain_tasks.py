@@ -91,16 +91,16 @@ def version_data(dataset: Path, clips: Path) -> list[str]:
 
 @task(retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=_transient, task_run_name="repro-{stage}")
 def reproduce(stage: str, params: Path) -> str:
-    """One DVC stage: `dvc repro --single-item STAGE` (skipped by DVC when its inputs are unchanged)."""
+    """One DVC stage: `dvc repro --single-item STAGE` when `dvc status --json` says it changed."""
     start = time.perf_counter()
-    log = _dvc("repro", "--single-item", stage)
+    changed = stage_changed(stage)
     # evaluate's no-regression gates read the production model the ledger names, an input DVC cannot see:
     # a report DVC would reuse is rerun when it was compared with another production model than today's
-    if stage == "evaluate" and "didn't change, skipping" in log and not _compared_with_production(params):
-        log = _dvc("repro", "--single-item", "--force", stage)
-    outcome = "reused (unchanged)" if "didn't change, skipping" in log else "ran"
+    force = not changed and stage == "evaluate" and not _compared_with_production(params)
+    log = _dvc("repro", "--single-item", stage, *(["--force"] if force else [])) if changed or force else ""
+    outcome = "ran" if changed or force else "reused (unchanged)"
     seconds = time.perf_counter() - start
-    tail = "\n".join(log.strip().splitlines()[-8:])
+    tail = "\n".join(log.strip().splitlines()[-8:]) or "dvc status: up to date"
     create_markdown_artifact(
         markdown=f"### stage `{stage}`: {outcome} in {seconds:.0f} s\n```\n{tail}\n```",
         key="retrain-stage-" + re.sub(r"[^a-z0-9-]", "-", stage.lower()),  # artifact keys: a-z 0-9 -
@@ -108,6 +108,12 @@ def reproduce(stage: str, params: Path) -> str:
     )
     get_run_logger().info("stage %s: %s in %.0f s", stage, outcome, seconds)
     return outcome
+
+
+def stage_changed(stage: str) -> bool:
+    """Whether DVC would run `stage`: its entry in `dvc status --json STAGE` (an empty object when it,
+    and what it depends on, are up to date) — read as JSON, not by matching DVC's English."""
+    return bool(json.loads(_dvc("status", "--json", stage) or "{}"))
 
 
 def _compared_with_production(params: Path) -> bool:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 
 VIEWS = ("A4C", "A2C", "PLAX", "PSAX", "SUBCOSTAL")
-APICAL_VIEWS = ("A4C", "A2C")
 
 # Relative echogenicity (linear intensity) of the tissue classes; myocardium is the 1.0 reference.
 BLOOD = 0.0005
