@@ -23,6 +23,8 @@ Tighten all of them for real data (`gates:` in params.yaml).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ultrasound.kinds import PERTURBATION_KINDS, SEVERITIES
@@ -81,6 +83,10 @@ class GatesConfig(Section):
     no_regression_tolerance: RegressionTolerance
     # gates reported to the reviewer (marked "advisory") that never block a release
     advisory: tuple[str, ...]
+    # what a gate does when its metric cannot be measured on this data: "block" (the release stops) or
+    # "advisory" (shown as "not measured — reason", never a pass). Every gate is listed; the no-regression
+    # gates of a first release are advisory by rule (there is nothing to regress against).
+    when_not_measured: dict[str, Literal["block", "advisory"]]
 
     @field_validator("advisory")
     @classmethod
@@ -91,3 +97,15 @@ class GatesConfig(Section):
         if unknown:
             raise ValueError(f"unknown gate(s) {', '.join(unknown)}; known: {', '.join(GATE_NAMES)}")
         return tuple(names)
+
+    @field_validator("when_not_measured")
+    @classmethod
+    def _every_gate_has_a_policy(cls, policy: dict[str, str]) -> dict[str, str]:
+        from evaluation.gates import GATE_NAMES
+
+        unknown = sorted(set(policy) - set(GATE_NAMES))
+        missing = [g for g in GATE_NAMES if g not in policy]
+        if unknown or missing:
+            what = f"unknown gate(s) {', '.join(unknown)}" if unknown else f"no policy: {', '.join(missing)}"
+            raise ValueError(f"{what}; every gate needs block or advisory")
+        return dict(policy)

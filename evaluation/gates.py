@@ -2,8 +2,10 @@
 regression against production, all in one table (`GATES`). Each check gives a `GateResult`; names are
 stable, release tooling and the model card key on them.
 
-A metric the data cannot support (`NotMeasured`: one view, no pediatric set, no reduced-EF study in TEST)
-passes with a note, except the core EF gates: a candidate without an EF MAE cannot be released.
+A metric the data cannot support (`NotMeasured`: one view, no pediatric set, no reduced-EF study in TEST) is
+never a pass: its gate reads "not measured — reason" and, by its policy in params.yaml
+(`gates.when_not_measured`), either blocks the release or is advisory. The no-regression gates of a first
+release are advisory by rule; the core EF gates block.
 """
 
 from __future__ import annotations
@@ -44,23 +46,31 @@ class GateResult:
     note: str = ""
 
     @property
+    def measured(self) -> bool:
+        return measured(self.value)
+
+    @property
     def blocks(self) -> bool:
-        """Failed and not advisory: the one rule that stops a release."""
+        """Not passed (failed, or not measured) and not advisory: the one rule that stops a release."""
         return not self.passed and not self.advisory
 
     @property
     def label(self) -> str:
-        """How the result reads to a person: "pass", "FAIL", "fail (advisory)", "fail (WAIVED by X: why)"."""
+        """How the result reads to a person: "pass", "FAIL", "fail (advisory)", "fail (WAIVED by X: why)",
+        "not measured — reason (advisory)" or "NOT MEASURED — reason (blocks)"."""
         if self.passed:
             return "pass"
+        if not self.measured:
+            return f"not measured — {self.value.reason} ({'advisory' if self.advisory else 'blocks'})"
         if self.waived is not None:
             return f"fail (WAIVED by {self.waived.by}: {self.waived.reason})"
         return "fail (advisory)" if self.advisory else "FAIL"
 
     def failure(self) -> str:
-        """One line, e.g. "ef_mae_margin_over_random_init: 0.01 < 0.05"."""
+        """One line, e.g. "ef_mae_margin_over_random_init: 0.01 < 0.05" or "view_accuracy: not measured —
+        fewer than two views"."""
         if not measured(self.value):
-            return f"{self.name}: {self.value} (threshold {self.threshold:.4g})"
+            return f"{self.name}: not measured — {self.value.reason} (threshold {self.threshold:.4g})"
         symbol = ">" if self.direction is Direction.AT_MOST else "<"  # a failed "<=" gate sits above
         return f"{self.name}: {self.value:.4g} {symbol} {self.threshold:.4g}"
 
@@ -165,11 +175,15 @@ GATES_BY_NAME = {g.name: g for g in GATES}
 GATE_NAMES = tuple(GATES_BY_NAME)
 
 
-def evaluate_gate(spec: GateSpec, value: Measured, threshold: float, note: str = "") -> GateResult:
-    """One gate's result: a NotMeasured value fails a core gate and passes the others (with a note)."""
+def evaluate_gate(
+    spec: GateSpec, value: Measured, threshold: float, note: str = "", when_not_measured: str = "block"
+) -> GateResult:
+    """One gate's result. A NotMeasured value never passes: the gate blocks, or (policy "advisory", never
+    for a core EF gate) it is shown to the reviewer without blocking."""
     if not measured(value):
-        default = "required: no EF result" if spec.core else ""
-        return GateResult(spec.name, value, threshold, spec.direction, not spec.core, note=note or default)
+        advisory = when_not_measured == "advisory" and not spec.core
+        note = note or ("required: no EF result" if spec.core else "")
+        return GateResult(spec.name, value, threshold, spec.direction, False, advisory=advisory, note=note)
     value = round(float(value), 4) + 0.0  # + 0.0: no "-0.0"
     ok = value <= threshold if spec.direction is Direction.AT_MOST else value >= threshold
     return GateResult(spec.name, value, threshold, spec.direction, bool(ok), note=note)
@@ -190,8 +204,10 @@ def check_gates(report: Report, gates: GatesConfig, production: Report | None) -
         note = "production was evaluated on a different TEST set; re-evaluate it on this one to compare"
     results = []
     for spec in GATES:
-        row_note = note if spec.name.startswith("no_regression") else ""
-        result = evaluate_gate(spec, spec.value(report, production), spec.threshold(gates), row_note)
+        regression = spec.name.startswith("no_regression")
+        policy = "advisory" if regression and production is None else gates.when_not_measured[spec.name]
+        row_note = note if regression else ""
+        result = evaluate_gate(spec, spec.value(report, production), spec.threshold(gates), row_note, policy)
         results.append(replace(result, advisory=True) if spec.name in gates.advisory else result)
     return results
 
@@ -230,23 +246,28 @@ def failed_gates(results: Sequence[GateResult | dict]) -> list[str]:
 
 @dataclass(frozen=True)
 class GateCounts:
-    """How a candidate's gates read in one line: passed, failed (blocking), advisory failures."""
+    """How a candidate's gates read in one line: passed, failed, not measured — counted apart, because a
+    gate that could not be measured is not a pass — and how many of those block."""
 
     passed: int = 0
     failed: int = 0
-    advisory: int = 0
+    not_measured: int = 0
+    blocking: int = 0
     names: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, results: Sequence[GateResult | dict]) -> GateCounts:
         results = rows(results)
         return cls(
-            passed=sum(r.passed for r in results), failed=sum(r.blocks for r in results),
-            advisory=sum(not r.passed and r.advisory for r in results),
+            passed=sum(r.passed for r in results),
+            failed=sum(not r.passed and r.measured for r in results),
+            not_measured=sum(not r.measured for r in results),
+            blocking=sum(r.blocks for r in results),
             names=[r.name for r in results if not r.passed],
         )  # fmt: skip
 
     def __str__(self) -> str:
-        total = self.passed + self.failed + self.advisory
-        extra = f", {self.advisory} failed but advisory" if self.advisory else ""
-        return f"{self.passed} of {total} gates passed, {self.failed} blocking failure(s){extra}"
+        """E.g. "7 passed, 0 failed, 4 not measured (1 blocks the release)"."""
+        verb = "blocks" if self.blocking == 1 else "block"
+        blocking = f" ({self.blocking} {verb} the release)" if self.blocking else " (none blocks)"
+        return f"{self.passed} passed, {self.failed} failed, {self.not_measured} not measured{blocking}"

@@ -15,7 +15,7 @@ from evaluation.card_plots import (
     plots_section,
     robustness_bars,
 )
-from evaluation.gates import GateResult, failed_gates, rows
+from evaluation.gates import GateCounts, GateResult, failed_gates, rows
 from evaluation.report_schema import check_report
 from evaluation.results import NotMeasured, jsonable, not_measured, value_of
 
@@ -36,7 +36,7 @@ body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#22
 table{border-collapse:collapse;margin:0.5em 0 1.5em}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
 th{background:#f3f3f3}tr.pass td{background:#e7f6e7}tr.fail td{background:#fbe3e3}
-tr.advisory td{background:#fff4d6}
+tr.advisory td{background:#fff4d6}tr.unmeasured td{font-style:italic}
 .verdict{font-size:1.3em;font-weight:bold;padding:0.4em 0.8em;display:inline-block;border-radius:4px}
 .verdict.pass{background:#2e7d32;color:white}.verdict.fail{background:#c62828;color:white}
 .plots{display:flex;flex-wrap:wrap;gap:12px}.plots figure{margin:0}figcaption{font-size:0.9em;color:#555}
@@ -76,7 +76,10 @@ def _gates_table(gates: list[GateResult]) -> str:
         ]
         for g in gates
     ]  # fmt: skip
-    classes = ["pass" if g.passed else ("advisory" if g.advisory else "fail") for g in gates]
+    classes = [
+        "pass" if g.passed else ("advisory" if g.advisory else "fail") + ("" if g.measured else " unmeasured")
+        for g in gates
+    ]
     return _table(["gate", "value", "threshold", "result", "note"], rows, classes)
 
 
@@ -150,10 +153,15 @@ def render(report: dict) -> str:
     gates = rows(report.get("gates", []))
     failures = failed_gates(gates)
     verdict = "pass" if not failures else "fail"
-    headline = "ALL GATES PASS" if not failures else f"{len(failures)} GATE(S) FAIL"
+    headline = (
+        "ALL GATES PASS"
+        if all(g.passed for g in gates)
+        else (f"{len(failures)} GATE(S) BLOCK" if failures else "NO GATE BLOCKS")
+    )
+    headline += f" — {GateCounts.of(gates)}"
     advisory = [g.name for g in gates if g.advisory and not g.passed]
     if advisory:
-        headline += f" (advisory, not blocking: {', '.join(advisory)} failed)"
+        headline += f" (advisory, not blocking: {', '.join(advisory)})"
     version = html.escape(str(report.get("model_version", "unknown")))
     pediatric = report.get("pediatric")
     details = json.dumps({k: report.get(k) for k in ("config", "timing", "embeddings", "test_set")}, indent=2)

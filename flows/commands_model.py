@@ -183,7 +183,7 @@ def evaluate(*, params: Path = PARAMS_FILE, set: list[str] | None = None, strict
         print(f"  FAILED {line}")
     for g in gates:
         if g.advisory and not g.passed:
-            print(f"  failed, advisory (does not block): {g.failure()}")
+            print(f"  {g.label}: {g.failure()}")
     if strict and failed_gates(gates):
         raise ValueError(f"{len(failed_gates(gates))} gate(s) failed: " + "; ".join(failed_gates(gates)))
 

@@ -127,9 +127,7 @@ def show(candidate_id: str, *, params: Path = PARAMS_FILE) -> None:
 
 
 @release_app.command
-def approve(
-    candidate_id: str, *, reviewer: str, comment: str = "", params: Path = PARAMS_FILE
-) -> None:
+def approve(candidate_id: str, *, reviewer: str, comment: str = "", params: Path = PARAMS_FILE) -> None:
     """Approve a candidate: resumes the flow run waiting for it (which then packages the model); refused
     when no run waits, since nothing would package it.
 

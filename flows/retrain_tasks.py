@@ -82,9 +82,7 @@ def version_data(dataset: Path, clips: Path) -> list[str]:
                     ) from None
                 raise
             n = sum(1 for _ in clips.rglob("*") if _.is_file())
-            rows.append(
-                {"path": str(clips), "how": f"dvc add → {clips}.dvc ({n} clips)"}
-            )
+            rows.append({"path": str(clips), "how": f"dvc add → {clips}.dvc ({n} clips)"})
     create_table_artifact(table=rows, key="retrain-data", description="Data versioned for this run")
     return [row["path"] for row in rows]
 

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from config.params import ConfigError, load_params
 from evaluation.config import EvaluationConfig, GatesConfig
-from evaluation.gates import GATE_NAMES, GateResult, check_gates, failed_gates, waive
+from evaluation.gates import GATE_NAMES, GateCounts, GateResult, check_gates, failed_gates, waive
 from evaluation.results import NotMeasured
 from tests.packaged import REPO
 
@@ -16,8 +16,8 @@ PARAMS = load_params(REPO / "params.yaml")
 
 
 def gates_config(**changes) -> GatesConfig:
-    """params.yaml's gates with some thresholds changed."""
-    return PARAMS.gates.model_copy(update=changes)
+    """params.yaml's gates with some thresholds changed (validated again)."""
+    return GatesConfig.model_validate(PARAMS.gates.model_dump() | changes)
 
 
 def _report(
@@ -49,7 +49,13 @@ def test_a_healthy_candidate_passes_every_gate_in_a_fixed_order() -> None:
     gates = check_gates(_report(), PARAMS.gates, None)
     assert [g.name for g in gates] == list(GATE_NAMES)
     assert all(set(g.to_json()) >= {"name", "value", "threshold", "passed", "blocks"} for g in gates)
-    assert all(g.passed for g in gates) and failed_gates(gates) == []
+    assert all(g.passed for g in gates if g.measured) and failed_gates(gates) == []
+    # a first release: the no-regression gates are not measured, so not passed, and advisory by rule
+    assert [g.name for g in gates if not g.measured] == [
+        "no_regression_ef_mae",
+        "no_regression_view_accuracy",
+    ]
+    assert str(GateCounts.of(gates)) == "9 passed, 0 failed, 2 not measured (none blocks)"
     by = _by_name(gates)
     assert by["ef_mae_margin_over_random_init"].value == pytest.approx(1 - 8.0 / 9.0, abs=1e-4)
     assert by["ef_mae_margin_over_mean_predictor"].value == pytest.approx(1 - 8.0 / 10.7, abs=1e-4)
@@ -91,14 +97,20 @@ def test_failure_lines_name_the_gate_value_and_threshold() -> None:
 )
 def test_each_absolute_and_margin_gate_fails_on_its_own(field: str, value: float, gate: str) -> None:
     gates = check_gates(_report(**{field: value}), PARAMS.gates, None)
-    assert [g.name for g in gates if not g.passed] == [gate]
+    assert [g.name for g in gates if not g.passed and g.measured] == [gate]
 
 
-def test_first_release_passes_the_no_regression_gates_saying_why() -> None:
+def test_first_release_no_regression_gates_are_not_measured_and_advisory_by_rule() -> None:
     by = _by_name(check_gates(_report(), PARAMS.gates, None))
+    assert (
+        PARAMS.gates.when_not_measured["no_regression_ef_mae"] == "block"
+    )  # the rule wins on a first release
     for name in ("no_regression_ef_mae", "no_regression_view_accuracy"):
-        assert isinstance(by[name].value, NotMeasured) and by[name].passed
+        assert isinstance(by[name].value, NotMeasured) and not by[name].passed and not by[name].blocks
         assert "first release" in by[name].value.reason
+        assert by[name].label.startswith("not measured — first release") and by[name].label.endswith(
+            "(advisory)"
+        )
         assert by[name].to_json()["value"] is None and "first release" in by[name].to_json()["reason"]
 
 
@@ -115,7 +127,7 @@ def test_regression_against_production_beyond_the_tolerance_fails() -> None:
 def test_within_tolerance_or_better_than_production_passes() -> None:
     for candidate, production in ((8.4, 8.0), (7.0, 8.0)):
         gates = check_gates(_report(ef_mae=candidate, view=0.78), PARAMS.gates, _report(ef_mae=production))
-        assert all(g.passed for g in gates)
+        assert all(g.passed for g in gates)  # every gate measured against production
 
 
 def test_a_production_report_on_another_test_set_is_compared_with_a_note() -> None:
@@ -123,22 +135,40 @@ def test_a_production_report_on_another_test_set_is_compared_with_a_note() -> No
     assert "different TEST set" in by["no_regression_ef_mae"].note
 
 
-def test_unmeasurable_metrics_pass_saying_why_but_the_core_ef_gates_do_not() -> None:
+def test_unmeasurable_metrics_never_pass_and_block_by_their_policy() -> None:
     na = NotMeasured("fewer than two views")
     report = _report(
         view=na, pediatric=NotMeasured("no set"), auroc=NotMeasured("one class only"),
         reduced_mae=NotMeasured("none"),
     )  # fmt: skip
-    by = _by_name(check_gates(report, PARAMS.gates, _report(view=na)))
+    gates = check_gates(report, PARAMS.gates, _report(view=na))
+    by = _by_name(gates)
     for name in ("view_accuracy", "pediatric_ef_mae", "reduced_ef_auroc", "reduced_ef_mae"):
-        assert by[name].passed and isinstance(by[name].value, NotMeasured) and by[name].value.reason
-    assert by["no_regression_view_accuracy"].passed  # neither side has a view accuracy
+        assert not by[name].passed and isinstance(by[name].value, NotMeasured) and by[name].value.reason
+        assert by[name].advisory and not by[name].blocks  # their policy in params.yaml: advisory
+    assert not by["no_regression_view_accuracy"].passed  # neither side has a view accuracy
+    assert (
+        failed_gates(gates) == []
+        and str(GateCounts.of(gates)) == "6 passed, 0 failed, 5 not measured (none blocks)"
+    )
+    # a blocking policy blocks: robustness cannot be measured without perturbations
+    strict = check_gates(_report(rob_mean=NotMeasured("no perturbation configured")), PARAMS.gates, None)
+    assert failed_gates(strict) == [
+        "robustness_mean_increase: not measured — no perturbation configured (threshold 0.25)"
+    ]
+    assert _by_name(strict)["robustness_mean_increase"].label.endswith("(blocks)")
+    relaxed = gates_config(
+        when_not_measured={**PARAMS.gates.when_not_measured, "robustness_mean_increase": "advisory"}
+    )
+    assert failed_gates(check_gates(_report(rob_mean=NotMeasured("none")), relaxed, None)) == []
 
     gates = check_gates(_report(ef_mae=NotMeasured("too few labelled studies")), PARAMS.gates, None)
-    assert {g.name for g in gates if not g.passed} == {
+    assert {g.name for g in gates if g.blocks} == {
         "ef_mae", "ef_mae_margin_over_random_init", "ef_mae_margin_over_mean_predictor",
     }  # fmt: skip
-    assert failed_gates(gates)[0] == "ef_mae: n/a — too few labelled studies (threshold 10)"
+    assert failed_gates(gates)[0] == "ef_mae: not measured — too few labelled studies (threshold 10)"
+    core = gates_config(when_not_measured={**PARAMS.gates.when_not_measured, "ef_mae": "advisory"})
+    assert "ef_mae" in {g.name for g in check_gates(_report(ef_mae=NotMeasured("x")), core, None) if g.blocks}
 
 
 def test_configs_are_frozen_and_reject_unknown_keys() -> None:
@@ -181,3 +211,12 @@ def test_a_waiver_is_recorded_on_the_gate_and_stops_it_blocking() -> None:
         waive(gates, ["ef_mae"], " ", by="alice")
     with pytest.raises(ValueError, match="unknown gate"):
         waive(gates, ["ef_mea"], "typo", by="alice")
+
+
+def test_every_gate_needs_a_policy_for_when_it_cannot_be_measured() -> None:
+    policy = dict(PARAMS.gates.when_not_measured)
+    policy.pop("view_accuracy")
+    with pytest.raises(ValidationError, match="no policy: view_accuracy"):
+        gates_config(when_not_measured=policy)
+    with pytest.raises(ValidationError, match="unknown gate"):
+        gates_config(when_not_measured=policy | {"view_accuracy": "block", "ef_maee": "block"})

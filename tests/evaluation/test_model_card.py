@@ -78,7 +78,9 @@ def test_the_card_holds_plots_gates_tables_and_versions() -> None:
     for name in GATE_NAMES:
         assert f"<td>{name}</td>" in page
     assert page.count('<tr class="fail">') == 1  # view_accuracy 0.7 < 0.8
-    assert "view_accuracy: 0.7 &lt; 0.8" in page and "1 GATE(S) FAIL" in page
+    assert page.count('<tr class="advisory unmeasured">') == 3  # cohort AUROC, no regression (first release)
+    assert "view_accuracy: 0.7 &lt; 0.8" in page and "1 GATE(S) BLOCK" in page
+    assert "7 passed, 1 failed, 3 not measured (1 blocks the release)" in page
     for text in (
         "data-abc123",
         "jepa-tiny-7",
