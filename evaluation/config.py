@@ -79,7 +79,7 @@ class GatesConfig(Section):
     reduced_ef_mae_max: float = Field(gt=0)  # studies with EF below evaluate.reduced_ef_threshold
     reduced_ef_auroc_min: float = Field(ge=0, le=1)  # detecting reduced EF from the predicted EF
     ef_mae_margin_over_random_init: float  # 1 − MAE / MAE(random-init encoder) must reach this
-    ef_mae_margin_over_mean_predictor: float  # 1 − MAE / MAE(TRAIN mean)
+    ef_mae_margin_over_mean_predictor: float  # 1 − MAE / MAE(the probes' TRAIN+VAL mean)
     no_regression_tolerance: RegressionTolerance
     # gates reported to the reviewer (marked "advisory") that never block a release
     advisory: tuple[str, ...]

@@ -140,7 +140,7 @@ def _baselines_table(report: dict) -> str:
             _mean_std(random_init.get("view_accuracy")),
         ],
         [
-            f"mean predictor (TRAIN mean {_fmt(mean_pred.get('train_mean'))})",
+            f"mean predictor (TRAIN+VAL mean {_fmt(mean_pred.get('train_mean'))})",
             _mean_std(mean_pred.get("ef_mae")),
             '<span class="na">n/a</span>',
         ],

@@ -53,7 +53,7 @@ def load_pediatric(
 
 
 def zero_shot(data: PediatricSet, ef: ProbeEnsemble, train_mean: float | None) -> dict:
-    """{dataset, n, ef_mae (summary of the served ensemble), mean_predictor_ef_mae (adult TRAIN mean)}."""
+    """{dataset, n, ef_mae (summary of the served ensemble), mean_predictor_ef_mae (adult TRAIN+VAL mean)}."""
     out = {"dataset": data.dataset, "n": len(data.true), "ef_mae": mae(ef.per_seed(data.tokens), data.true)}
     if train_mean is not None:
         out["mean_predictor_ef_mae"] = float(np.abs(data.true - train_mean).mean())

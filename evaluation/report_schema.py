@@ -71,6 +71,7 @@ class MeanPredictor(_Strict):
     ef_rmse: float | None = None
     train_mean: float | None = None
     fit_on: str
+    n_fit: int | None = None
 
 
 class Baselines(_Open):

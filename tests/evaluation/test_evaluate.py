@@ -140,12 +140,17 @@ def test_metrics_are_finite_and_unlabelled_studies_are_excluded(setup: dict) -> 
     assert mean_mae <= metrics["ef_mae"]["mean"] + 1e-6  # and never worse than the single probes (convexity)
 
 
-def test_baselines_random_init_and_the_train_mean(setup: dict) -> None:
+def test_baselines_random_init_and_the_mean_of_the_probes_training_rows(setup: dict) -> None:
     baselines, manifest = setup["report"]["baselines"], setup["manifest"]
-    train_mean = manifest.EF[(manifest.Split == "TRAIN") & manifest.EF.notna()].mean()
+    fit = manifest.Split.isin(["TRAIN", "VAL"]) & manifest.EF.notna()  # exactly the rows the probes train on
+    train_mean = manifest.EF[fit].mean()
     test_ef = manifest.EF[(manifest.Split == "TEST") & manifest.EF.notna()].to_numpy()
     assert baselines["mean_predictor"]["train_mean"] == pytest.approx(train_mean)
     assert baselines["mean_predictor"]["ef_mae"] == pytest.approx(np.abs(test_ef - train_mean).mean())
+    assert (
+        baselines["mean_predictor"]["n_fit"] == int(fit.sum())
+        and baselines["mean_predictor"]["fit_on"] == "TRAIN+VAL"
+    )
     assert np.isfinite(baselines["random_init"]["ef_mae"]["mean"])
     assert np.isfinite(baselines["random_init"]["view_accuracy"]["mean"])
     # the random-init tokens were cached for the next evaluation
