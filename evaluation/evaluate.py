@@ -186,9 +186,38 @@ def evaluate_candidate(
             "time_steps": token_time_steps(config),
         },
     }  # fmt: skip
+    report["warnings"] = small_data_warnings(report, params.evaluate)
     report["gates"] = check_gates(report, params.gates, production_report)
     report["timing"] = clock.report()
     return jsonable(report)
+
+
+def small_data_warnings(report: dict, config) -> list[str]:
+    """Say when the TEST set or a subgroup is too small for its numbers to mean much, and mark them
+    `small` in the report (they are still measured and gated: a reviewer decides with the warning)."""
+    warnings = []
+    n = report["metrics"].get("n_test_labelled", 0)
+    if n < config.min_test_videos:
+        report["metrics"]["small"] = True
+        warnings.append(
+            f"only {n} labelled TEST studies (evaluate.min_test_videos = {config.min_test_videos}): every "
+            "TEST metric is indicative; R² and AUROC especially are unstable at this size"
+        )
+    subgroups = report.get("subgroups") or {}
+    groups = [("reduced EF", subgroups.get("reduced_ef"))]
+    for column in ("device", "cohort"):
+        if isinstance(subgroups.get(column), dict):
+            groups += [(f"{column} = {k}", v) for k, v in subgroups[column].items()]
+    for name, group in groups:
+        if (
+            isinstance(group, dict)
+            and isinstance(group.get("n"), int)
+            and group["n"] < config.min_subgroup_videos
+        ):
+            group["small"] = True
+            warnings.append(f"subgroup {name}: {group['n']} studies (evaluate.min_subgroup_videos = "
+                            f"{config.min_subgroup_videos})")  # fmt: skip
+    return warnings
 
 
 def _predictions(frame: pd.DataFrame, scored: dict) -> dict:

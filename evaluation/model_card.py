@@ -40,7 +40,7 @@ tr.advisory td{background:#fff4d6}tr.unmeasured td{font-style:italic}
 .verdict{font-size:1.3em;font-weight:bold;padding:0.4em 0.8em;display:inline-block;border-radius:4px}
 .verdict.pass{background:#2e7d32;color:white}.verdict.fail{background:#c62828;color:white}
 .plots{display:flex;flex-wrap:wrap;gap:12px}.plots figure{margin:0}figcaption{font-size:0.9em;color:#555}
-.na{color:#777;font-style:italic}
+.na{color:#777;font-style:italic}.warning{color:#8a5a00;font-weight:bold}
 """
 
 
@@ -186,6 +186,7 @@ def render(report: dict) -> str:
         ),
         f'<h2>Summary</h2><p><span class="verdict {verdict}">{headline}</span></p>',
         "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in failures) + "</ul>" if failures else "",
+        "".join(f'<p class="warning">⚠ {html.escape(w)}</p>' for w in report.get("warnings", [])),
         "<h2>Gates</h2>",
         _gates_table(gates),
         "<h2>Metrics</h2>",

@@ -107,11 +107,13 @@ class ReducedEF(_Strict):
     ef_mae: Metric
     auroc: Metric
     mean_predictor_ef_mae: float | None = None
+    small: bool = False
 
 
 class Group(_Strict):
     n: int
     ef_mae: Summary
+    small: bool = False
 
 
 class Subgroups(_Open):
@@ -153,6 +155,7 @@ class EvaluationReport(_Open):
     test_set: dict[str, int | str]
     data_version: str
     model_version: str
+    warnings: list[str] = []
 
     @model_validator(mode="after")
     def _hashes(self) -> EvaluationReport:

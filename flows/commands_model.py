@@ -179,6 +179,8 @@ def evaluate(*, params: Path = PARAMS_FILE, set: list[str] | None = None, strict
     json_path, html_path = write_report(report, layout.reports_dir)
     gates = rows(report["gates"])
     print(f"wrote {json_path} and {html_path}: {GateCounts.of(gates)}")
+    for warning in report.get("warnings", []):
+        print(f"  WARNING {warning}")
     for line in failed_gates(gates):
         print(f"  FAILED {line}")
     for g in gates:

@@ -238,8 +238,9 @@ def test_cached_tokens_are_reused_and_a_zero_step_candidate_fails_the_margin(
     assert gates["ef_mae_margin_over_random_init"]["value"] == 0
     assert not gates["ef_mae_margin_over_random_init"]["passed"]
     assert report["pediatric"] == {"value": None, "reason": "evaluate.pediatric_dataset is null"}
-    assert gates["pediatric_ef_mae"]["passed"]
-    assert report["robustness"]["settings"] == [] and gates["robustness_mean_increase"]["passed"]
+    # not measured is not passed: pediatric is advisory when it cannot be measured, robustness blocks
+    assert not gates["pediatric_ef_mae"]["passed"] and not gates["pediatric_ef_mae"]["blocks"]
+    assert report["robustness"]["settings"] == [] and gates["robustness_mean_increase"]["blocks"]
 
     # a cache of other studies, or of another encoder shape, is not reused
     manifest = setup["manifest"]
@@ -263,3 +264,16 @@ def test_the_random_init_baseline_is_cached_across_evaluations(setup: dict) -> N
     assert (
         first["baselines"]["random_init"]["ef_mae"] != setup["report"]["baselines"]["random_init"]["ef_mae"]
     )
+
+
+def test_small_data_is_reported_as_small(setup: dict) -> None:
+    report = setup["report"]
+    n = report["metrics"]["n_test_labelled"]
+    assert n < setup["params"].evaluate.min_test_videos and report["metrics"]["small"] is True
+    assert any(w.startswith(f"only {n} labelled TEST studies") for w in report["warnings"])
+    assert report["subgroups"]["reduced_ef"]["small"] is True  # two studies below EF 40
+    assert any(w.startswith("subgroup reduced EF: ") for w in report["warnings"])
+    with inside(setup["root"]):
+        lenient = {"evaluate.min_test_videos": 1, "evaluate.min_subgroup_videos": 1}
+        big = evaluate_candidate(setup["params"].with_overrides(lenient))
+    assert big["warnings"] == [] and "small" not in big["metrics"]
