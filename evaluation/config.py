@@ -41,7 +41,9 @@ class EvaluationConfig(Section):
     robustness_kinds: tuple[str, ...]  # EchoJEPA's two families
     severities: tuple[str, ...]
     perturbation_seed: int  # per-video draws (shadow centre) come from (seed, video index)
-    pediatric_dataset: str | None  # data/raw/<name>; absent or null -> "n/a"
+    pediatric_dataset: str | None  # data/raw/<name>; null: not measured
+    # a simulated pediatric set measures a model trained on real data only when this is true
+    synthetic_sets_gate_real_data: bool
     reduced_ef_threshold: float = Field(gt=0, lt=100)  # HFrEF: EF < 40 %
     # below these counts results are reported with a warning and marked `small` (they are still gated):
     # the standard error of an EF MAE over n studies is about 0.8 × MAE / √n, ±15 % of the MAE at n = 30

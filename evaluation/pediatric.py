@@ -52,6 +52,11 @@ def load_pediatric(
     return PediatricSet(Path(folder).name, rows, true[labelled], tokens)
 
 
+def is_simulated(folder: Path) -> bool:
+    """Whether a dataset was written by `echojepa simulate` (which leaves simulation.json in it)."""
+    return (Path(folder) / "simulation.json").is_file()
+
+
 def zero_shot(data: PediatricSet, ef: ProbeEnsemble, train_mean: float | None) -> dict:
     """{dataset, n, ef_mae (summary of the served ensemble), mean_predictor_ef_mae (adult TRAIN+VAL mean)}."""
     out = {"dataset": data.dataset, "n": len(data.true), "ef_mae": mae(ef.per_seed(data.tokens), data.true)}
@@ -72,5 +77,11 @@ def pediatric_report(
     folder = layout.pediatric_dir
     if folder is None:
         return NotMeasured("evaluate.pediatric_dataset is null")
+    real_model = not is_simulated(layout.data.dataset_dir)
+    if is_simulated(folder) and real_model and not params.evaluate.synthetic_sets_gate_real_data:
+        return NotMeasured(
+            f"{folder.name} is simulated and the model's data ({layout.data.dataset}) is not: a synthetic "
+            "set does not gate a real-data model (evaluate.synthetic_sets_gate_real_data)"
+        )
     data = load_pediatric(encoder, params, folder, layout.data.cache_of(folder.name), on_progress)
     return data if isinstance(data, NotMeasured) else zero_shot(data, ef, train_mean)

@@ -31,21 +31,25 @@ def simulate(
     out
         Dataset folder to write.
     n_videos
-        Number of videos (studies) to render (default: simulate.n_videos).
+        Number of videos (studies) to render (default: simulate.datasets.<name of OUT>.n_videos).
     seed
-        Random seed; the same seed gives the same dataset (default: simulate.seed).
+        Random seed; the same seed gives the same dataset (default: that entry's seed).
     cohort
-        adult, pediatric, or mixed (30 % pediatric patients) (default: simulate.cohort).
+        adult, pediatric, or mixed (30 % pediatric patients) (default: that entry's cohort).
     workers
         Rendering processes; 0 uses every core.
     params
-        Parameter file (section simulate: the defaults).
+        Parameter file (section simulate: the defaults of a dataset it names).
     """
     from config.params import load_params
     from flows.progress import progress_bar
     from ultrasound.dataset import simulate_dataset
 
-    defaults = load_params(params).simulate
+    defaults = load_params(params).simulate.datasets.get(out.name)
+    if defaults is None and None in (n_videos, seed, cohort):
+        raise ValueError(
+            f"{out.name}: not in simulate.datasets of {params}; give --n-videos, --seed and --cohort"
+        )
     n_videos = defaults.n_videos if n_videos is None else n_videos
     seed = defaults.seed if seed is None else seed
     cohort = cohort or defaults.cohort

@@ -138,7 +138,7 @@ def retrain(
 
 def _pipeline(stages: list[str] | None) -> list[str]:
     """The stages to run: the requested ones; by default STAGES (those dvc.yaml defines) and every stage
-    they depend on (e.g. simulate, simulate_pediatric), in dependency order, dvc.yaml order among equals."""
+    they depend on (e.g. simulate@synthetic), in dependency order, dvc.yaml order among equals."""
     if stages is not None:
         return list(stages)
     if not Path("dvc.yaml").is_file():

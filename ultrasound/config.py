@@ -1,7 +1,7 @@
 """Typed config of params.yaml's `simulate:` section: how big the embedded synthetic datasets are.
 
-Frozen and `extra="forbid"` like every section; the DVC stages `simulate` and `simulate_pediatric` pass these
-values to `echojepa simulate` (dvc.yaml interpolates them), so a change here re-renders the data.
+Frozen and `extra="forbid"` like every section; the DVC stages `simulate@<name>` (one per entry, through
+dvc.yaml's `foreach`) pass these values to `echojepa simulate`, so a change re-renders that dataset.
 """
 
 from __future__ import annotations
@@ -11,13 +11,21 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class SimulateConfig(BaseModel):
-    """params.yaml `simulate:`: the adult training set and the pediatric zero-shot set."""
+class SimulatedSet(BaseModel):
+    """One simulated dataset: data/raw/<name>, written by the DVC stage `simulate@<name>`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    n_videos: int = Field(gt=0)  # data/raw/synthetic
+    n_videos: int = Field(gt=0)
     seed: int
     cohort: Literal["adult", "pediatric", "mixed"]
-    pediatric_videos: int = Field(ge=0)  # data/raw/synthetic-pediatric (the pediatric zero-shot set)
-    pediatric_seed: int
+
+
+class SimulateConfig(BaseModel):
+    """params.yaml `simulate:`: which simulated datasets the pipeline renders (the adult training set and
+    the pediatric zero-shot set by default; `{}` when the pipeline runs on real data, so `dvc repro`
+    simulates nothing)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    datasets: dict[str, SimulatedSet]

@@ -277,3 +277,21 @@ def test_small_data_is_reported_as_small(setup: dict) -> None:
         lenient = {"evaluate.min_test_videos": 1, "evaluate.min_subgroup_videos": 1}
         big = evaluate_candidate(setup["params"].with_overrides(lenient))
     assert big["warnings"] == [] and "small" not in big["metrics"]
+
+
+def test_a_simulated_pediatric_set_does_not_gate_a_real_data_model(setup: dict, tmp_path: Path) -> None:
+    from evaluation.pediatric import is_simulated, pediatric_report
+
+    raw = tmp_path / "raw"
+    shutil.copytree(setup["raw"] / "adult", raw / "adult")
+    shutil.copytree(setup["raw"] / "kids", raw / "kids")
+    (raw / "adult" / "simulation.json").unlink()  # the training data is real now
+    assert is_simulated(raw / "kids") and not is_simulated(raw / "adult")
+    params = _params(raw, setup["root"])
+    encoder = load_encoder(params.pretrain, None)
+    ef = None  # not reached: the set is refused before anything is embedded
+    refused = pediatric_report(encoder, params, ef, None)
+    assert "kids is simulated and the model's data (adult) is not" in refused.reason
+    allowed = params.with_overrides({"evaluate.synthetic_sets_gate_real_data": True})
+    with pytest.raises(AttributeError):  # configured so, it is measured (and needs the probes)
+        pediatric_report(encoder, allowed, ef, None)

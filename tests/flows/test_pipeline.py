@@ -23,7 +23,12 @@ from model.probe_artifact import ProbeArtifact
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIATURE = {
-    "simulate": {"n_videos": 24, "seed": 3, "pediatric_videos": 6},
+    "simulate": {
+        "datasets": {
+            "synthetic": {"n_videos": 24, "seed": 3, "cohort": "adult"},
+            "synthetic-pediatric": {"n_videos": 6, "seed": 1, "cohort": "pediatric"},
+        }
+    },
     "data": {"batch_size": 2},
     "optimization": {"steps": 4, "warmup": 1, "checkpoint_every": 2},
     "probe": {"epochs": 2, "fractions": [1.0], "seeds": [0, 1], "clips_per_video": 1},
@@ -100,11 +105,11 @@ def dvc(repo: Path, *args: str) -> str:
 
 
 def ran(log: str) -> set[str]:
-    return set(re.findall(r"Running stage '([\w-]+)'", log))
+    return set(re.findall(r"Running stage '([\w@-]+)'", log))
 
 
 def skipped(log: str) -> set[str]:
-    return set(re.findall(r"Stage '([\w-]+)' didn't change, skipping", log))
+    return set(re.findall(r"Stage '([\w@-]+)' didn't change, skipping", log))
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +120,15 @@ def reproduced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 def test_repro_runs_every_stage_and_leaves_status_clean(reproduced: tuple[Path, str]) -> None:
     repo, log = reproduced
-    stages = {"simulate", "simulate_pediatric", "validate", "prepare", "pretrain", "embed", "features"}
+    stages = {
+        "simulate@synthetic",
+        "simulate@synthetic-pediatric",
+        "validate",
+        "prepare",
+        "pretrain",
+        "embed",
+    }
+    stages |= {"features"}
     assert ran(log) == stages | {"probe", "evaluate"}
     assert "up to date" in dvc(repo, "status")
     summary = json.loads((repo / "reports/validation/synthetic/summary.json").read_text())
@@ -250,5 +263,5 @@ def test_a_param_change_reruns_only_dependent_stages(reproduced: tuple[Path, str
     params["optimization"]["lr"] = 0.0005
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     log = dvc(repo, "repro")
-    assert {"simulate", "validate", "prepare"} <= skipped(log)
-    assert "pretrain" in ran(log) and not ({"simulate", "validate", "prepare"} & ran(log))
+    assert {"simulate@synthetic", "validate", "prepare"} <= skipped(log)
+    assert "pretrain" in ran(log) and not ({"simulate@synthetic", "validate", "prepare"} & ran(log))
