@@ -121,7 +121,7 @@ class RequestGuard:
             {
                 "status": "ready", "model_version": predictor.model_version,
                 "clip_shape": list(predictor.clip_shape), "views": list(predictor.views),
-                "probes": predictor.probe_files,
+                "probes": predictor.probe_files, "tasks": list(predictor.heads), "missing": predictor.missing,
             },
         )  # fmt: skip
 

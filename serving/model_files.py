@@ -1,7 +1,8 @@
 """The files of a servable model directory, as `release.package` stores them: encoder.pt, config.yaml (the
-pretraining config) and probes/<task>/seed-<n>.pt for the served tasks `ef` and `view` — every seed of the
-probe stage's 100 % probes, served as an ensemble (model.probe_artifact), exactly the files the evaluation
-gated (their sha256 is in evaluation.json's `probes`).
+pretraining config) and probes/<task>/seed-<n>.pt for the served tasks — every seed of the probe stage's
+100 % probes, served as an ensemble (model.probe_artifact), exactly the files the evaluation gated (their
+sha256 is in evaluation.json's `probes`). EF is required; a task the data could not support (one view only:
+no view probe) is absent by design, and evaluation.json's `tasks` says why.
 
 `write_untrained_model` writes a directory of the same layout with random weights, for speed
 measurements at presets that were never trained (benchmarks) and for smoke tests.
@@ -9,6 +10,7 @@ measurements at presets that were never trained (benchmarks) and for smoke tests
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -32,10 +34,12 @@ def load_model_config(model_dir: Path) -> PretrainConfig:
 
 
 def load_heads(model_dir: Path) -> dict[str, ProbeEnsemble]:
-    """The EF and view ensembles of a model directory (ModelFilesError naming what is missing)."""
+    """The ensembles a model directory has (EF required; ModelFilesError naming what is wrong)."""
     heads = {}
     for task in SERVED_TASKS:
         folder = Path(model_dir) / "probes" / task
+        if task != "ef" and not folder.exists():
+            continue  # not fitted on this data (e.g. one view): served without it
         try:
             heads[task] = ProbeEnsemble.load_dir(folder)
         except ValueError as exc:
@@ -43,6 +47,18 @@ def load_heads(model_dir: Path) -> dict[str, ProbeEnsemble]:
                 f"{exc}; the probe stage (`echojepa probe`) writes the served probes"
             ) from None
     return heads
+
+
+def missing_head_reasons(model_dir: Path, heads: dict) -> dict[str, str]:
+    """{task: why the model has no probe for it}, from its packaged evaluation.json (`tasks`)."""
+    path = Path(model_dir) / "evaluation.json"
+    tasks = json.loads(path.read_text()).get("tasks", {}) if path.is_file() else {}
+    reasons = {}
+    for task in SERVED_TASKS:
+        if task not in heads:
+            recorded = (tasks.get(task) or {}).get("reason")
+            reasons[task] = f"this model has no {task} probe: {recorded or 'none was fitted on its data'}"
+    return reasons
 
 
 def write_untrained_model(

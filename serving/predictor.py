@@ -27,7 +27,7 @@ from serving.clips import ClipOutputs, cut_clips
 from serving.config import ServingSettings
 from serving.errors import BadInput
 from serving.inputs import InputLimits, decode_video, measure_quality, quality_report
-from serving.model_files import load_heads, load_model_config
+from serving.model_files import load_heads, load_model_config, missing_head_reasons
 from ultrasound.causes import CauseVerdict
 from ultrasound.video_io import Video
 
@@ -69,7 +69,8 @@ class Predictor:
         self.config = load_model_config(self.model_dir)
         self.encoder = load_encoder(self.config, self.model_dir / "encoder.pt")
         self.heads = load_heads(self.model_dir)
-        self.views = self.heads["view"].class_names
+        self.views = self.heads["view"].class_names if "view" in self.heads else ()
+        self.missing = missing_head_reasons(self.model_dir, self.heads)  # {task: why it is not served}
 
     @classmethod
     def from_production(cls, params: str | Path = PARAMS_FILE) -> Predictor:
@@ -137,7 +138,8 @@ class Predictor:
         """Per-clip EF, view probabilities (each the mean of its ensemble's probes) and pooled embedding
         from tokens [B, N, D]."""
         ef = self.heads["ef"].clip_outputs(tokens)
-        probs = self.heads["view"].clip_outputs(tokens)
+        view = self.heads.get("view")
+        probs = view.clip_outputs(tokens) if view is not None else torch.zeros((len(tokens), 0))
         return ClipOutputs(ef.numpy(), probs.numpy(), tokens.mean(1).numpy().astype(np.float32))
 
     def encode(self, clips: np.ndarray) -> ClipOutputs:
@@ -151,7 +153,8 @@ class Predictor:
             "request_id": uuid.uuid4().hex,
             "model_version": self.model_version,
             "ef": float(np.clip(outputs.ef.mean(), 0.0, 100.0)),
-            "view": self.views[int(probs.argmax())],
+            "view": self.views[int(probs.argmax())] if self.views else None,
+            "view_reason": self.missing.get("view"),
             "view_probabilities": {v: float(p) for v, p in zip(self.views, probs, strict=True)},
             "quality": quality_report(prepared.metrics, prepared.verdict),
             "clips": len(outputs.ef),

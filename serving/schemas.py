@@ -20,7 +20,10 @@ class Prediction(BaseModel):
     request_id: str = Field(description="uuid4 hex; the production-log row of this prediction carries it")
     model_version: str
     ef: float = Field(description="ejection fraction, percent, averaged over clips")
-    view: str
+    view: str | None = Field(description="the most likely view; null when the model has no view probe")
+    view_reason: str | None = Field(
+        None, description="why `view` is null (e.g. the training data held one view only)"
+    )
     view_probabilities: dict[str, float]
     quality: Quality
     clips: int = Field(description="clips averaged")

@@ -102,3 +102,25 @@ def test_files_changed_after_release_are_not_served(packaged_model: PackagedMode
         probe.write_bytes(probe.read_bytes() + b"\0")
         with pytest.raises(ModelUnavailable, match=r"differ from the released ones \(probes/ef/seed-0.pt\)"):
             Predictor.from_production(params)
+
+
+def test_a_single_view_model_serves_ef_and_says_why_there_is_no_view(packaged_model, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(packaged_model.model_dir, model)
+    shutil.rmtree(model / "probes" / "view")  # the probe stage fitted none: one view in the data
+    reason = "fewer than two views (A4C)"
+    (model / "evaluation.json").write_text(json.dumps({"tasks": {"view": {"value": None, "reason": reason}}}))
+    predictor = Predictor(model, packaged_model.settings(), model_version="single-view")
+    result = predictor.predict(packaged_model.clean[0].read_bytes())
+    assert 0.0 <= result["ef"] <= 100.0 and result["view"] is None and result["view_probabilities"] == {}
+    assert result["view_reason"] == f"this model has no view probe: {reason}"
+    assert set(predictor.heads) == {"ef"} and predictor.probe_files == {
+        "ef/seed-0.pt": predictor.heads["ef"].members[0].sha256
+    }
+    shutil.rmtree(model / "probes" / "ef")  # EF is required: a clear one-line refusal, no model-store advice
+    with pytest.raises(ValueError, match=r"probes/ef: no probe files .*`echojepa probe`") as info:
+        Predictor(model, packaged_model.settings())
+    assert "\n" not in str(info.value) and "bentoml" not in str(info.value).lower()
