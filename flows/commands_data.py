@@ -31,7 +31,8 @@ def simulate(
     out
         Dataset folder to write.
     n_videos
-        Number of videos (studies) to render (default: simulate.datasets.<name of OUT>.n_videos).
+        Number of videos (studies) to render (default: simulate.datasets.<name of OUT>.n_videos, else the
+        entry of data.dataset).
     seed
         Random seed; the same seed gives the same dataset (default: that entry's seed).
     cohort
@@ -45,11 +46,11 @@ def simulate(
     from flows.progress import progress_bar
     from ultrasound.dataset import simulate_dataset
 
-    defaults = load_params(params).simulate.datasets.get(out.name)
+    config = load_params(params)
+    sets = config.simulate.datasets  # this folder's entry, else the training set's (data.dataset)
+    defaults = sets.get(out.name) or sets.get(config.data.dataset)
     if defaults is None and None in (n_videos, seed, cohort):
-        raise ValueError(
-            f"{out.name}: not in simulate.datasets of {params}; give --n-videos, --seed and --cohort"
-        )
+        raise ValueError(f"{out.name}: not in simulate.datasets of {params}: give --n-videos --seed --cohort")
     n_videos = defaults.n_videos if n_videos is None else n_videos
     seed = defaults.seed if seed is None else seed
     cohort = cohort or defaults.cohort
