@@ -7,6 +7,7 @@ image tools and the demo and is the entry point. Heavy libraries are imported in
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -87,6 +88,9 @@ def demo() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: known failures end with one line naming the problem and a non-zero exit."""
     use_project_model_store()
+    # Prefect's telemetry heartbeat races its own first SQLite write on a fresh PREFECT_HOME and prints a
+    # "database is locked" traceback (PrefectHQ/prefect#18934); the user's own setting wins
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
         app(argv if argv is not None else sys.argv[1:])
     except (ValueError, OSError, VersioningError) as exc:  # VideoError is a ValueError

@@ -13,6 +13,9 @@ SHOWN_METRICS = (
     "shadowed_share",
     "dropout_share",
 )
+# short headers, so the table stays whole on an 80-column terminal (the caption spells them out)
+HEADERS = {"brightness": "bright", "contrast": "contr", "speckle_snr": "SNR", "sharpness": "sharp",
+           "depth_slope": "depth", "shadowed_share": "shadow", "dropout_share": "drop"}  # fmt: skip
 
 
 def _console():
@@ -62,21 +65,27 @@ def print_dataset_summary(folder: Path, realism_sample: int = 24) -> dict:
     return medians
 
 
-def print_quality(videos: list[Path]) -> None:
+def print_quality(videos: list[Path], console=None) -> None:
     """One row per video: the main quality metrics and the cause classifier's verdict."""
+    from rich import box
     from rich.table import Table
 
     from ultrasound.causes import classify_causes
     from ultrasound.quality import quality_metrics
     from ultrasound.video_io import read_video
 
-    table = Table(title="Image quality")
-    for col in ("video", *SHOWN_METRICS, "verdict"):
-        table.add_column(col)
+    legend = ", ".join(f"{HEADERS[m]} = {m}" for m in SHOWN_METRICS)
+    table = Table(
+        title="Image quality", caption=legend, box=box.SIMPLE, pad_edge=False, collapse_padding=True
+    )
+    table.add_column("video", overflow="fold", min_width=10)
+    for metric in SHOWN_METRICS:
+        table.add_column(HEADERS[metric], justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True, min_width=len("depth_attenuation") + 1)
     for path in videos:
         video = read_video(path)
         metrics = quality_metrics(video.frames, video.fps)
         verdict = classify_causes(metrics)
         label = ", ".join(verdict.causes) if verdict.degraded else "clean"
-        table.add_row(Path(path).name, *[f"{metrics[m]:.3g}" for m in SHOWN_METRICS], label)
-    _console().print(table)
+        table.add_row(Path(path).name, *[f"{metrics[m]:.2g}" for m in SHOWN_METRICS], label)
+    (console or _console()).print(table)

@@ -15,6 +15,7 @@ Lightning reads the torchrun / SLURM environment; `fsdp` shards the large preset
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -86,6 +87,9 @@ def pretrain(
     trainer = L.Trainer(
         accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes, strategy=tr.strategy,
         precision=tr.precision, max_steps=max_steps or opt.steps, gradient_clip_val=opt.grad_clip,
+        # an epoch is one checkpoint interval; saying how many there are makes the bar read "Epoch 0/2",
+        # not Lightning's "Epoch 0/-2" for an unbounded run
+        max_epochs=math.ceil(opt.steps / every),
         callbacks=[checkpoint], logger=L.pytorch.loggers.CSVLogger(out, name="logs", version=""),
         enable_progress_bar=progress, enable_model_summary=False, reload_dataloaders_every_n_epochs=1,
         deterministic=True, log_every_n_steps=1, num_sanity_val_steps=0, use_distributed_sampler=False,
