@@ -40,6 +40,19 @@ def _share_through_files() -> None:
     torch.multiprocessing.set_sharing_strategy("file_system")
 
 
+class StepBoundedBar(L.pytorch.callbacks.RichProgressBar):
+    """Lightning's rich bar for a step-bounded run, whose epochs (checkpoint intervals) it would otherwise
+    count as "Epoch 0/-2" (max_epochs unbounded). Setting max_epochs instead changes Lightning's step
+    estimates and breaks exact resume, so only the description changes."""
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs = epochs
+
+    def _get_train_description(self, current_epoch: int) -> str:  # Lightning's own hook for the label
+        return f"Epoch {current_epoch}/{self.epochs - 1}"
+
+
 def build_module(config: PretrainConfig) -> PretrainModule:
     L.seed_everything(config.optimization.seed, workers=True, verbose=False)
     return METHODS[config.optimization.method](config)
@@ -84,13 +97,11 @@ def pretrain(
         save_last=True,
         save_top_k=0,
     )
+    bar = [StepBoundedBar(math.ceil(opt.steps / every))] if progress else []
     trainer = L.Trainer(
         accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes, strategy=tr.strategy,
         precision=tr.precision, max_steps=max_steps or opt.steps, gradient_clip_val=opt.grad_clip,
-        # an epoch is one checkpoint interval; saying how many there are makes the bar read "Epoch 0/2",
-        # not Lightning's "Epoch 0/-2" for an unbounded run
-        max_epochs=math.ceil(opt.steps / every),
-        callbacks=[checkpoint], logger=L.pytorch.loggers.CSVLogger(out, name="logs", version=""),
+        callbacks=[checkpoint, *bar], logger=L.pytorch.loggers.CSVLogger(out, name="logs", version=""),
         enable_progress_bar=progress, enable_model_summary=False, reload_dataloaders_every_n_epochs=1,
         deterministic=True, log_every_n_steps=1, num_sanity_val_steps=0, use_distributed_sampler=False,
     )  # fmt: skip
