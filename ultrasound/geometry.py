@@ -88,14 +88,6 @@ def estimate_sector_mask(video: np.ndarray, threshold: int = 10) -> np.ndarray:
     return filled
 
 
-def apex_depth_map(mask: np.ndarray) -> np.ndarray:
-    """Normalised distance from the probe, d = sqrt((x − 0.5)² + y²) in image units (x, y in [0, 1]),
-    the map EchoJEPA's depth-attenuation test uses; [H, W] float32. `mask` only fixes the shape."""
-    h, w = mask.shape
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    return np.sqrt((xx / (w - 1) - 0.5) ** 2 + (yy / (h - 1)) ** 2)
-
-
 def sector_apex_and_span(mask: np.ndarray) -> tuple[float, float, float, float]:
     """Apex (x, y) and the beam-angle range (min, max, radians) of a fan-shaped mask."""
     rows = np.flatnonzero(mask.any(axis=1))

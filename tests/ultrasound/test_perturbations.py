@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ultrasound.geometry import apex_depth_map, estimate_sector_mask
+from ultrasound.geometry import estimate_sector_mask
 from ultrasound.perturbations import PERTURBATION_KINDS, SEVERITIES, perturb
 from ultrasound.quality import quality_metrics
 from ultrasound.simulator import render_study, sample_study
@@ -23,6 +23,14 @@ def test_changes_only_the_sector(clip: np.ndarray, kind: str) -> None:
     assert out.shape == clip.shape and out.dtype == np.uint8
     assert np.array_equal(out[:, ~mask], clip[:, ~mask])
     assert np.abs(out[:, mask].astype(int) - clip[:, mask]).mean() > 2
+
+
+def apex_depth_map(mask: np.ndarray) -> np.ndarray:
+    """The oracle: normalised distance from the probe, d = sqrt((x − 0.5)² + y²) in image units (x, y in
+    [0, 1]), the map EchoJEPA's depth-attenuation test uses; [H, W]. `mask` only fixes the shape."""
+    h, w = mask.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    return np.sqrt((xx / (w - 1) - 0.5) ** 2 + (yy / (h - 1)) ** 2)
 
 
 def test_depth_attenuation_is_echojepas_map(clip: np.ndarray) -> None:
