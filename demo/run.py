@@ -2,9 +2,11 @@
 
 Stages: the DVC pipeline (simulate → validate → prepare → pretrain → embed → features → probe →
 evaluate with the release gates), the dataset summary, acoustic perturbations and the cause classifier on a
-held-out clip; then (demo.production) the retrain flow up to its approval wait, a reviewer's approval
-through the CLI, packaging, `echojepa serve`, clean then degraded traffic, two monitoring runs and the retrain
-run the drift event starts. A rerun reuses every stage whose inputs did not change.
+held-out clip; then (demo.production) the retrain flow up to its approval wait (registered by the demo
+initiator's key), the demo reviewer's signed waiver of the failed gates and signed approval through the
+CLI (a second generated key, demo.keys), packaging, `echojepa serve`, clean then degraded traffic, two
+monitoring runs and the retrain run the drift event starts. A rerun reuses every stage whose inputs did
+not change.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ Kind = Literal[
 Severity = Literal["low", "medium", "high"]
 Cohort = Literal["adult", "pediatric", "mixed"]
 
+
 def in_dvc_repo(path: Path = Path(".")) -> Path | None:
     """The enclosing DVC repository root (a folder holding .dvc/), if any."""
     for folder in (path.resolve(), *path.resolve().parents):
