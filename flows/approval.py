@@ -120,6 +120,9 @@ def wait_for_decision(
             with contextlib.suppress(DecisionError, LedgerError):  # recorded just now, or cannot be
                 record_expiry(ledger, candidate_id, time.time() - opened_at, signer=signer)
             return _decided(ledger, candidate_id) or Verdict(CandidateState.EXPIRED)
+        recorded = {e.get("decision") for e in ledger.candidate(candidate_id).entries}
+        if given.decision.strip() in recorded:  # a resumed deployment run replays its earlier inputs
+            continue
         try:
             entry = record_decision(ledger, given.decision, signer=signer)
         except (DecisionError, LedgerError) as exc:

@@ -70,7 +70,7 @@ def retrain(
     params: Path = PARAMS_FILE,
     approval_timeout_hours: float | None = None,
     stages: list[str] | None = None,
-    approval_poll_s: int = 10,
+    approval_poll_s: int = 2,
 ):
     """Retrain, evaluate and (after a reviewer's signed approval) release the EchoJEPA encoder.
 
@@ -82,7 +82,9 @@ def retrain(
         params: parameter file.
         approval_timeout_hours: reviewer window; default params.yaml's release.approval_timeout_hours.
         stages: DVC stages to reproduce, in order; default validate … evaluate plus what they depend on.
-        approval_poll_s: how often a paused run checks for the reviewer's decision.
+        approval_poll_s: how often a paused in-process run asks the API whether it was resumed (one
+            small GET; a deployment run suspends instead). Each decision (a waiver, then an approval)
+            waits up to this long to be picked up.
     """
     logger = get_run_logger()
     config = load_params(params)
