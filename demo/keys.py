@@ -68,12 +68,9 @@ def prepare_ledger(console, params_file: Path, settings, keys: DemoKeys) -> None
     """
     from release.ledger import open_ledger
 
+    retire_unsigned(console, settings)
     ledger = open_ledger(settings)
-    entries = ledger.entries() if ledger.path.is_file() else []
-    if entries and "sig" not in entries[0]:
-        _retire_unsigned(console, ledger.path.parent)
-        entries = []
-    if not entries:
+    if not ledger.entries():
         console.print(
             f"[bold]release[/] two generated demo keys in {keys.folder}/: {INITIATOR} (registers) and "
             f"{REVIEWER} (reviews; release manager, starts the ledger)"
@@ -94,12 +91,18 @@ def prepare_ledger(console, params_file: Path, settings, keys: DemoKeys) -> None
         )
 
 
-def _retire_unsigned(console, registry: Path) -> None:
-    """Move an unsigned (pre-signing) registry and the model store that pairs with it aside."""
+def retire_unsigned(console, settings) -> None:
+    """Move a ledger written before signed ledgers (and the model store that pairs with it) aside: it can
+    never verify, and `dvc repro`'s evaluate stage reads production through it."""
+    from release.ledger import Ledger
     from release.model_store import use_project_model_store
 
+    ledger = Ledger(settings.ledger)
+    entries = ledger.entries() if ledger.path.is_file() else []
+    if not entries or "sig" in entries[0]:
+        return
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    for folder in (registry, use_project_model_store()):
+    for folder in (ledger.path.parent, use_project_model_store()):
         if folder.exists():
             moved = folder.with_name(f"{folder.name}.unsigned-{stamp}")
             folder.rename(moved)

@@ -48,6 +48,7 @@ def run_demo(params_file: Path = PARAMS_FILE) -> None:
 
     from config.params import load_params
     from demo import report
+    from demo.keys import retire_unsigned
     from demo.production import run_production
     from demo.shell import repro
     from demo.traffic import held_out_videos
@@ -59,6 +60,7 @@ def run_demo(params_file: Path = PARAMS_FILE) -> None:
     console = Console()
     console.rule("EchoJEPA demo")
     times: dict[str, float] = {}
+    retire_unsigned(console, params.release)  # before `dvc repro`: evaluate reads production through it
     seconds = repro(console)
     times["pipeline (dvc repro: simulate … evaluate)"] = seconds
     console.print(f"[bold]pipeline[/] done in {seconds:.0f} s")

@@ -91,3 +91,26 @@ def test_demo_keys_are_two_principals_in_different_roles(tmp_path: Path) -> None
     again = demo_keys(tmp_path / "demo-keys")  # a rerun keeps the keys (the ledger pins them)
     assert again.allowed_signers.read_text() == made.allowed_signers.read_text()
     assert oct(made.initiator.stat().st_mode & 0o777) == "0o600"
+
+
+def test_an_unsigned_ledger_and_its_store_are_moved_aside(
+    ledger: Ledger, layout: RunLayout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rich.console import Console
+
+    from demo.keys import retire_unsigned
+
+    settings = load_params(ROOT / "params.yaml").release
+    store = tmp_path / "old-store"
+    (store / "models").mkdir(parents=True)
+    monkeypatch.setenv("BENTOML_HOME", str(store))
+    retire_unsigned(Console(), settings)  # a signed ledger: left alone
+    assert ledger.path.is_file() and store.is_dir()
+
+    ledger.path.write_text(
+        '{"event":"candidate","hash":"ab","prev":"00","seq":1}\n'
+    )  # written before signing
+    retire_unsigned(Console(), settings)
+    moved = sorted(p.name for p in tmp_path.iterdir() if ".unsigned-" in p.name)
+    assert [name.split(".unsigned-")[0] for name in moved] == ["old-store", "registry"]
+    assert not ledger.path.exists() and not store.exists()
