@@ -1,14 +1,14 @@
-"""The demo's production half, after the pipeline: release through the real approval path, serve, send
-clean then degraded traffic, monitor both windows, and show the retrain run the drift event started."""
+"""The demo's production half, after the pipeline: release through the real approval path (two generated
+demo keys: one registers, the other waives the failed gates and approves), serve, send clean then degraded
+traffic, monitor both windows, and show the retrain run the drift event started."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from config.params import Params
-from demo.report import DemoLayout, ProductionOutcome, blocking_gates
+from demo.report import DemoLayout, ProductionOutcome
 
 WAIVER_REASON = (
     "demo on the tiny CPU preset: 300 JEPA steps on 300 simulated videos do not reach the release bar "
@@ -49,20 +49,20 @@ def _traffic(console, params_file: Path, demo: DemoLayout, times: dict[str, floa
 
 
 def run_production(console, params_file: Path, params: Params, times: dict[str, float]) -> ProductionOutcome:
-    """Release (approval through the CLI), serve, clean then degraded traffic, monitoring, the trigger."""
+    """Release (registered by the demo initiator's key; waiver and approval signed by the demo reviewer's
+    and delivered through the CLI), serve, clean then degraded traffic, monitoring, the trigger."""
+    from demo.keys import demo_keys, prepare_ledger
     from demo.release import apply_deployments, prefect_api, release, triggered_runs
     from demo.shell import monitor
 
-    layout = params.layout()
-    demo = DemoLayout(layout)
-    waive = blocking_gates(json.loads(layout.evaluation.read_text()))
-    if waive:
-        console.print(f"[bold yellow]release[/] waiving failed gate(s) {', '.join(waive)}: {WAIVER_REASON}")
+    demo = DemoLayout(params.layout())
     start = time.perf_counter()
+    keys = demo_keys()
+    prepare_ledger(console, params_file, params.release, keys)
     api, server = prefect_api(console)
     try:
         deployments = apply_deployments(api)
-        outcome = release(console, api, params_file, layout, waive, WAIVER_REASON)
+        outcome = release(console, api, params_file, params, keys, WAIVER_REASON)
         times["release (retrain flow, approval, package)"] = time.perf_counter() - start
         iso = [_iso(s) for s in _traffic(console, params_file, demo, times)]
         start = time.perf_counter()

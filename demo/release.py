@@ -1,10 +1,12 @@
-"""The demo's release step: a local Prefect API, the retrain flow up to its approval wait, a reviewer's
-approval through the CLI, packaging; and the retrain runs a drift event starts later.
+"""The demo's release step: a local Prefect API, the retrain flow up to its approval wait, a second
+principal's signed waiver and approval through the CLI, packaging; and the retrain runs a drift event
+starts later.
 
-What a person would do runs as the subprocesses they would start (`echojepa retrain`, `echojepa release
-approve`), against a Prefect server on 127.0.0.1 that the demo starts when none answers, so the real wait /
-resume path is what the demo shows. What the demo reads in-process goes through the libraries: the ledger
-(release.ledger), the BentoML store (release.package), the server (flows.orchestrator, flows.approval).
+What a person would do runs as the subprocesses they would start (`echojepa retrain --key` as the demo
+initiator; `echojepa release sign --key` and `release submit|approve` as the demo reviewer: two keys,
+see demo.keys), against a Prefect server on 127.0.0.1 that the demo starts when none answers, so the real
+wait / resume path is what the demo shows. What the demo reads in-process goes through the libraries: the
+ledger (release.ledger), the BentoML store (release.package), the server (flows.orchestrator, flows.approval).
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import time
 from pathlib import Path
 
 from config.layout import RunLayout
+from config.params import Params
+from demo.keys import REVIEWER, DemoKeys
 from demo.report import Released
 from demo.shell import echojepa, env_with
-from release.ledger import Ledger, sha256_file
+from release.events import CandidateState
+from release.ledger import Ledger, open_ledger, sha256_file
 
-DEMO_REVIEWER = "demo-reviewer"  # the run's initiator is the OS user; a reviewer must be someone else
 APPROVAL_WAIT_S = 600.0
-PENDING = "pending"  # release.ledger's state of a registered candidate awaiting its reviewer
+APPROVAL_COMMENT = "approved by the demo after reading the model card"
 
 
 def prefect_api(console) -> tuple[str, subprocess.Popen | None]:
@@ -40,60 +44,60 @@ def production_serves(ledger: Ledger, layout: RunLayout) -> bool:
     current = ledger.production_entry()
     if current is None:
         return False
-    entries = ledger.candidate(current["candidate_id"]).get("entries", [])
-    packaged = next((e.get("files") or {} for e in entries if e.get("event") == "packaged"), {})
+    packaged = ledger.candidate(current["candidate_id"]).manifest
     mine = [layout.encoder, *sorted(layout.probes_dir.glob("*/seed-*.pt"))]
     return bool(packaged) and all(
         packaged.get(str(p.relative_to(layout.run_dir))) == sha256_file(p) for p in mine if p.is_file()
     )
 
 
-def release(
-    console, api: str, params_file: Path, layout: RunLayout, waive: list[str], reason: str
-) -> Released:
-    """Run `echojepa retrain` until it waits for a reviewer, approve as DEMO_REVIEWER, wait for packaging.
+def release(console, api: str, params_file: Path, params: Params, keys: DemoKeys, reason: str) -> Released:
+    """Run `echojepa retrain` (registered by the demo initiator's key) until it waits for a reviewer; the
+    demo reviewer signs a waiver of any failed gate and the approval; wait for packaging.
 
     Skipped when production already serves this encoder and these probes (a re-run of an unchanged demo)."""
     from release.package import production_model
 
-    ledger = Ledger(layout.ledger)
+    layout, ledger = params.layout(), open_ledger(params.release)
     current = ledger.production_entry()
     if production_serves(ledger, layout) and production_model(ledger) is not None:
         console.print(
             f"[bold]release[/] production already serves this encoder and probes ({current['bento_tag']})"
         )
         return Released(current["bento_tag"], current["candidate_id"], reused=True)
-    known = {c["candidate_id"] for c in ledger.candidates()}
-    console.print("[bold]release[/] echojepa retrain (DVC stages are reused; the run waits for a reviewer)")
-    command = echojepa("retrain", "--params", str(params_file))
-    for name in waive:
-        command += ["--waive-gate", name]
-    if waive:
-        command += ["--waiver-reason", reason]
+    known = {c.candidate_id for c in ledger.candidates()}
+    console.print(
+        f"[bold]release[/] echojepa retrain --key {keys.initiator} (DVC stages are reused; the run waits "
+        "for a reviewer)"
+    )
+    command = echojepa("retrain", "--params", str(params_file), "--key", str(keys.initiator))
     run = subprocess.Popen(command, env=env_with(PREFECT_API_URL=api))
     try:
-        return _approve_and_package(console, ledger, known, run, api, params_file)
+        return _review_and_package(console, ledger, known, run, api, params_file, keys, reason)
     finally:
         if run.poll() is None:  # a failure or timeout above: don't leave the flow running
             run.terminate()
 
 
-def _approve_and_package(
-    console, ledger: Ledger, known: set[str], run: subprocess.Popen, api: str, params_file: Path
-) -> Released:
-    """Approve the candidate the run registered once it waits, then wait for the packaging to finish."""
-    env = env_with(PREFECT_API_URL=api)
-    candidate = _wait_for_pending(ledger, known, run, api)
-    console.print(
-        f"[bold]release[/] candidate {candidate} waits; approving as reviewer '{DEMO_REVIEWER}': "
-        f"echojepa release approve {candidate} --reviewer {DEMO_REVIEWER}"
+def _review_and_package(
+    console, ledger: Ledger, known: set[str], run: subprocess.Popen, api: str, params_file: Path,
+    keys: DemoKeys, reason: str,
+) -> Released:  # fmt: skip
+    """As the reviewer: waive the candidate's failed gates (if any), approve it; then wait for packaging."""
+    candidate = _wait_for_waiting(
+        ledger, known, run, api, (CandidateState.PENDING, CandidateState.GATES_FAILED)
     )
-    approve = echojepa(
-        "release", "approve", candidate, "--reviewer", DEMO_REVIEWER, "--params", str(params_file)
-    )
-    approve += ["--comment", "approved by the demo after reading the model card"]
-    if subprocess.run(approve, env=env).returncode != 0:
-        raise ValueError(f"echojepa release approve {candidate} failed (see above)")
+    failed = list(ledger.candidate(candidate).failed_gates)
+    if failed:
+        console.print(
+            f"[bold yellow]release[/] {REVIEWER} waives failed gate(s) {', '.join(failed)}: {reason}"
+        )
+        waiver = _sign(keys, params_file, candidate, "--waive", *failed, "--reason", reason)
+        _deliver("submit", waiver, params_file, api)
+        _wait_for_waiting(ledger, known, run, api, (CandidateState.PENDING,))
+    console.print(f"[bold]release[/] {REVIEWER} signs and delivers the approval of {candidate}")
+    approval = _sign(keys, params_file, candidate, "--approve", "--comment", APPROVAL_COMMENT)
+    _deliver("approve", approval, params_file, api)
     try:
         code = run.wait(timeout=APPROVAL_WAIT_S)
     except subprocess.TimeoutExpired:
@@ -105,7 +109,36 @@ def _approve_and_package(
     entry = ledger.production_entry()  # read again: the retrain process appended the promotion
     if entry is None or entry["candidate_id"] != candidate:
         raise ValueError(f"candidate {candidate} was approved but is not production")
+    verified = ledger.verify()  # every signature, role and witness, as `echojepa ledger verify` checks
+    if not verified.ok:
+        raise ValueError(f"the ledger does not verify after the release: {verified}")
+    summary = ledger.candidate(candidate)
+    waived = {w["by"] for w in summary.waived_gates.values()}
+    console.print(
+        f"[bold]release[/] {entry['bento_tag']} is production: registered by {summary.initiator}, "
+        f"approved by {summary.reviewer}"
+        + (f", gates waived by {', '.join(sorted(waived))}" if waived else "")
+        + "; the ledger verifies"
+    )
     return Released(entry["bento_tag"], candidate, reused=False)
+
+
+def _sign(keys: DemoKeys, params_file: Path, candidate: str, *args: str) -> str:
+    """`echojepa release sign CANDIDATE ARGS --key <reviewer>`: the one-line signed decision it prints."""
+    command = [*echojepa("release", "sign", candidate, *args), "--key", str(keys.reviewer)]
+    done = subprocess.run(
+        [*command, "--params", str(params_file)], env=env_with(), capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise ValueError(f"echojepa release sign {candidate} failed: {done.stderr.strip()[-300:]}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def _deliver(verb: str, decision: str, params_file: Path, api: str) -> None:
+    """`echojepa release submit|approve DECISION`: resumes the waiting run with the signed text."""
+    command = echojepa("release", verb, decision, "--params", str(params_file))
+    if subprocess.run(command, env=env_with(PREFECT_API_URL=api)).returncode != 0:
+        raise ValueError(f"echojepa release {verb} failed (see above)")
 
 
 def apply_deployments(api: str, prefect_yaml: Path = Path("prefect.yaml")) -> dict[str, object]:
@@ -137,20 +170,21 @@ def triggered_runs(api: str, deployment_id, since: float) -> tuple[str, ...]:
     return tuple(f"{r.name} ({r.state_name})" for r in fresh)
 
 
-def _wait_for_pending(ledger: Ledger, known: set[str], run: subprocess.Popen, api: str) -> str:
-    """The id of the candidate the new run registered, once the run waits for its reviewer."""
+def _wait_for_waiting(
+    ledger: Ledger, known: set[str], run: subprocess.Popen, api: str, states: tuple[CandidateState, ...]
+) -> str:
+    """The id of the candidate the new run registered, once it is in one of `states` and its run waits."""
     deadline = time.monotonic() + APPROVAL_WAIT_S
     while time.monotonic() < deadline:
         if run.poll() is not None:
             raise ValueError(
                 f"echojepa retrain ended (exit {run.returncode}) before waiting for a reviewer: "
-                "see its output above (failed gates are listed there)"
+                "see its output above"
             )
-        fresh = [c for c in ledger.candidates() if c["candidate_id"] not in known]
-        pending = [c for c in fresh if c["state"] == PENDING]
-        if pending and _run_waits(pending[-1]["candidate_id"], api):
-            return pending[-1]["candidate_id"]
-        time.sleep(2.0)
+        fresh = [c for c in ledger.candidates() if c.candidate_id not in known and c.state in states]
+        if fresh and _run_waits(fresh[-1].candidate_id, api):
+            return fresh[-1].candidate_id
+        time.sleep(1.0)
     raise ValueError(f"no candidate waited for a reviewer within {APPROVAL_WAIT_S:.0f} s")
 
 

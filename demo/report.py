@@ -134,11 +134,6 @@ def gates_line(evaluation: dict) -> str:
     return str(GateCounts.of(gates)) + (f"; failed: {', '.join(failed)}" if failed else "")
 
 
-def blocking_gates(evaluation: dict) -> list[str]:
-    """The names of the gates that block a release (failed and not advisory): what the demo waives."""
-    return [g.name for g in rows(evaluation.get("gates", [])) if g.blocks]
-
-
 def where_to_look(layout: RunLayout, demo: DemoLayout) -> list[str]:
     """Where the pipeline's and the demo's outputs are, and the commands that show them."""
     data, pediatric = layout.data, layout.pediatric_dir

@@ -2,9 +2,11 @@
 
 Stages: the DVC pipeline (simulate → validate → prepare → pretrain → embed → features → probe →
 evaluate with the release gates), the dataset summary, acoustic perturbations and the cause classifier on a
-held-out clip; then (demo.production) the retrain flow up to its approval wait, a reviewer's approval
-through the CLI, packaging, `echojepa serve`, clean then degraded traffic, two monitoring runs and the retrain
-run the drift event starts. A rerun reuses every stage whose inputs did not change.
+held-out clip; then (demo.production) the retrain flow up to its approval wait (registered by the demo
+initiator's key), the demo reviewer's signed waiver of the failed gates and signed approval through the
+CLI (a second generated key, demo.keys), packaging, `echojepa serve`, clean then degraded traffic, two
+monitoring runs and the retrain run the drift event starts. A rerun reuses every stage whose inputs did
+not change.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def run_demo(params_file: Path = PARAMS_FILE) -> None:
 
     from config.params import load_params
     from demo import report
+    from demo.keys import retire_unsigned
     from demo.production import run_production
     from demo.shell import repro
     from demo.traffic import held_out_videos
@@ -57,6 +60,7 @@ def run_demo(params_file: Path = PARAMS_FILE) -> None:
     console = Console()
     console.rule("EchoJEPA demo")
     times: dict[str, float] = {}
+    retire_unsigned(console, params.release)  # before `dvc repro`: evaluate reads production through it
     seconds = repro(console)
     times["pipeline (dvc repro: simulate … evaluate)"] = seconds
     console.print(f"[bold]pipeline[/] done in {seconds:.0f} s")

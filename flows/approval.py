@@ -1,18 +1,24 @@
-"""The reviewer's decision on a release candidate: the Prefect form, the wait, and how a decision reaches
-the waiting flow run.
+"""The reviewer's decision on a release candidate: the Prefect form, the wait, and how a signed decision
+reaches the waiting flow run.
 
 A retrain flow run that registered candidate C carries the tag `candidate:C` and waits for a `Decision`:
+the one line `echojepa release sign C --approve|--reject|--waive GATE` printed, signed with the reviewer's
+key. It waits the same way wherever it runs:
 
 * run from the CLI (no deployment): `pause_flow_run` keeps the process alive and polls the API;
 * run from a deployment (schedule, drift event, UI): `suspend_flow_run` ends the process, so nothing is
   held for days; on resume the served deployment runs the flow again, its finished tasks come back from
   their persisted results, and the suspension returns the reviewer's input.
 
-Either way a reviewer resumes it with the form of the Prefect UI ("Resume" on the paused run) or with
-`echojepa release approve|reject`, which checks the decision first and calls `resume_flow_run` with the
-same fields. Every decision is validated in the flow by `release.decisions` (reviewer differs from the
-initiator, allow-list, candidate still pending): an invalid one is logged and the run waits again, so a
-UI typo never releases a model. The flow writes the decision to the ledger: one entry per decision.
+The decision arrives through the UI form ("Resume" on the paused run) or `echojepa release approve|reject|
+submit`, which verifies it first and resumes the run with the same text. The run trusts nothing it is
+given: it records the text with `release.decisions.record_decision`, which verifies the signature (a
+reviewer of the signers in force), the binding (this ledger, this registration) and separation of duties
+(not the registrant). A refused decision is logged in one line and the run waits again, so a pasted typo
+or a self-approval never releases a model. A waiver is recorded and the run waits on for the approval.
+
+The run reads the candidate's state only from a ledger that verifies (`verified_candidate`): an
+`approved` line appended by hand makes the ledger fail verification, and the run ends without packaging.
 """
 
 from __future__ import annotations
@@ -24,26 +30,32 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from prefect.input import RunInput
+from pydantic import Field
+
+from release.events import Action, CandidateState, Event
 
 if TYPE_CHECKING:
     from release.ledger import Ledger
+    from release.signing import Signer
 
-DECIDED = ("approved", "rejected", "expired", "production", "retired")
+# states that end a wait (production / retired: a retried run whose packaging had finished)
+DECIDED = frozenset(CandidateState) - {CandidateState.PENDING, CandidateState.GATES_FAILED}
+UNVERIFIED = "unverified"  # a Verdict state: the ledger does not verify, so nothing it says is acted on
 SCHEMA_WAIT_S = 15.0  # a run that has just paused saves its form a moment later
 
 
 class Decision(RunInput):
-    """A reviewer's decision on a release candidate (the form of the Prefect UI)."""
+    """A reviewer's signed decision (the form of the Prefect UI): one line, as `release sign` prints it."""
 
-    approve: bool
-    reviewer: str
-    comment: str = ""
-    reason: str = ""
+    decision: str = Field(
+        description="the line `echojepa release sign CANDIDATE --approve|--reject|--waive GATE` printed "
+        "(echojepa-decision-v1.…), signed with your key; unsigned or self-signed decisions are refused",
+    )
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """How the wait ended: the candidate's ledger state (approved, rejected or expired) and by whom."""
+    """How the wait ended: the candidate's verified ledger state (or UNVERIFIED) and by whom."""
 
     state: str
     reviewer: str = ""
@@ -59,34 +71,34 @@ def wait_for_decision(
     ledger: Ledger,
     candidate_id: str,
     *,
+    signer: Signer,
     opened_at: float,
     timeout_s: float,
-    allow_list: tuple[str, ...] | None,
     suspend: bool,
     poll_s: int = 10,
     description: str = "",
     logger=None,
 ) -> Verdict:
-    """Wait (inside a flow run) for a valid decision on a pending candidate and record it in the ledger.
+    """Wait (inside a flow run) for a reviewer's signed decision and record it in the ledger (a line
+    written by `signer`, the run's key, carrying the reviewer's document).
 
-    A decision that `check_decision` or `record_decision` refuses is logged and the run waits again for
-    the rest of the window. A candidate decided meanwhile (e.g. directly in the ledger) ends the wait
-    with that state; timeout records the expiry.
+    A refused decision is logged and the run waits again for the rest of the window; a waiver is
+    recorded and the run waits on. A candidate decided meanwhile (e.g. a rejection recorded by the CLI)
+    ends the wait with that state; timeout records the expiry. A ledger that stops verifying ends the
+    wait with UNVERIFIED (its reason in `note`).
 
     Args:
         opened_at: when the window opened (epoch seconds); a resumed, replayed run keeps its window.
         timeout_s: length of the window.
         suspend: suspend (deployment runs) instead of pausing in-process.
-
-    Returns:
-        The verdict: approved, rejected or expired.
     """
     from prefect.exceptions import FlowPauseTimeout
     from prefect.flow_runs import pause_flow_run, suspend_flow_run
 
-    from release.decisions import DecisionError, check_decision, record_decision, record_expiry
+    from release.decisions import DecisionError, record_decision, record_expiry
+    from release.ledger import LedgerError
 
-    form = Decision.with_initial_data(description=description or None, approve=False, reviewer="")
+    form = Decision.with_initial_data(description=description or None, decision="")
     attempt = 0
     while True:
         decided = _decided(ledger, candidate_id)
@@ -97,43 +109,46 @@ def wait_for_decision(
         try:
             if remaining <= 0:
                 raise FlowPauseTimeout("approval window closed")
+            key = f"decision-{attempt}"
             if suspend:  # ends the process here; the resumed run replays up to this call
-                decision = suspend_flow_run(
-                    wait_for_input=form, timeout=max(1, round(remaining)), key=f"decision-{attempt}"
-                )
+                given = suspend_flow_run(wait_for_input=form, timeout=max(1, round(remaining)), key=key)
             else:
-                decision = pause_flow_run(
-                    wait_for_input=form, timeout=remaining, poll_interval=poll_s, key=f"decision-{attempt}"
-                )
+                given = pause_flow_run(wait_for_input=form, timeout=remaining, poll_interval=poll_s, key=key)
         except FlowPauseTimeout:
             if _decided(ledger, candidate_id):
                 continue
-            waited = time.time() - opened_at
-            with contextlib.suppress(DecisionError):  # `release approve` may have recorded it just now
-                record_expiry(ledger, candidate_id, waited)
-            return _decided(ledger, candidate_id) or Verdict("expired")
-        try:
-            check_decision(ledger, candidate_id, decision.reviewer, allow_list)
-            record_decision(
-                ledger, candidate_id, approve=decision.approve, reviewer=decision.reviewer,
-                comment=decision.comment, reason=decision.reason, reviewers_allow_list=allow_list,
-            )  # fmt: skip
-        except DecisionError as exc:
-            if logger is not None:
-                logger.warning("decision by %r refused: %s; waiting again", decision.reviewer, exc)
+            with contextlib.suppress(DecisionError, LedgerError):  # recorded just now, or cannot be
+                record_expiry(ledger, candidate_id, time.time() - opened_at, signer=signer)
+            return _decided(ledger, candidate_id) or Verdict(CandidateState.EXPIRED)
+        recorded = {e.get("decision") for e in ledger.candidate(candidate_id).entries}
+        if given.decision.strip() in recorded:  # a resumed deployment run replays its earlier inputs
             continue
-        state = "approved" if decision.approve else "rejected"
-        return Verdict(state, decision.reviewer, decision.comment if decision.approve else decision.reason)
+        try:
+            entry = record_decision(ledger, given.decision, signer=signer)
+        except (DecisionError, LedgerError) as exc:
+            if logger is not None:
+                logger.warning("decision refused: %s; waiting again", str(exc).splitlines()[0])
+            continue
+        if entry["event"] == Event.WAIVED and logger is not None:
+            logger.warning(
+                "gate(s) %s waived by %s (%s); waiting for the approval",
+                ", ".join(entry["gates"]), entry["reviewer"], entry["reason"],
+            )  # fmt: skip
 
 
 def _decided(ledger: Ledger, candidate_id: str) -> Verdict | None:
-    """The candidate's verdict if the ledger already holds one."""
-    summary = ledger.candidate(candidate_id)
-    if summary["state"] not in DECIDED:
+    """The candidate's verdict if the verified ledger holds one; UNVERIFIED when it does not verify."""
+    from release.decisions import DecisionError, verified_candidate
+
+    try:
+        summary = verified_candidate(ledger, candidate_id)
+    except DecisionError as exc:
+        return Verdict(UNVERIFIED, note=str(exc))
+    if summary.state not in DECIDED:
         return None
-    decision = summary.get("decision") or {}
+    decision = summary.decision or {}
     note = decision.get("reason") or decision.get("comment") or ""
-    return Verdict(summary["state"], str(decision.get("reviewer") or ""), str(note))
+    return Verdict(str(summary.state), summary.reviewer, str(note))
 
 
 def candidate_run(candidate_id: str, settle_s: float = SCHEMA_WAIT_S):
@@ -167,56 +182,46 @@ def find_waiting_run(candidate_id: str, settle_s: float = SCHEMA_WAIT_S) -> UUID
     return run.id if run is not None and run.state is not None and run.state.is_paused() else None
 
 
-def submit_decision(
-    ledger: Ledger,
-    candidate_id: str,
-    *,
-    approve: bool,
-    reviewer: str,
-    comment: str = "",
-    reason: str = "",
-    allow_list: tuple[str, ...] | None = None,
-) -> str:
-    """What `echojepa release approve|reject` does: check, then resume the waiting run.
+def submit_decision(ledger: Ledger, text: str, *, signer: Signer | None = None) -> str:
+    """What `echojepa release approve|reject|submit` does: verify the signed decision, then resume the
+    run waiting for its candidate with the same text (the run records it: once, with its own key).
 
-    The decision reaches the ledger exactly once, through the resumed run. With no run waiting, a rejection
-    is recorded here directly and an approval is refused (nothing would package it). A run that failed
-    because its pause timed out means the candidate expired (recorded so).
+    With no run waiting, a rejection is recorded here, in a line written by `signer` (the reviewer's own
+    key); an approval or a waiver is refused, since no run would package the candidate. A run that failed
+    because its pause timed out means the candidate expired.
 
     Returns:
         One line saying where the decision went.
 
     Raises:
-        DecisionError: the decision is refused (self-approval, not on the allow-list, already decided).
-        ValueError: the candidate's approval window has closed (its expiry is recorded).
+        DecisionError: the decision is refused (unsigned, wrong key or role, self-approval, decided).
+        ValueError: the candidate's approval window has closed.
     """
-    from release.decisions import check_decision, record_decision
+    from release.decisions import DecisionError, record_decision, verify_decision
 
-    check_decision(ledger, candidate_id, reviewer, allow_list)
-    verb = "approved" if approve else "rejected"
-    run = candidate_run(candidate_id)
+    decision = verify_decision(text, ledger)
+    if decision.action == Action.ROLLBACK:
+        raise DecisionError("a rollback decision is applied with `echojepa release rollback`")
+    cid, said = decision.candidate_id, f"{decision.action} by {decision.reviewer.principal}"
+    run = candidate_run(cid)
     if run is not None and run.state is not None and run.state.is_paused():
-        fields = {"approve": approve, "reviewer": reviewer, "comment": comment, "reason": reason}
-        _resume(ledger, candidate_id, run.id, fields)
-        return f"{candidate_id} {verb} by {reviewer}: resumed flow run {run.id} (it records the decision)"
+        _resume(ledger, cid, run.id, {"decision": decision.text}, signer)
+        return f"{cid}: {said}: resumed flow run {run.id} (it records the decision)"
     if run is not None and run.state is not None and "never resumed" in (run.state.message or ""):
-        _expire(ledger, candidate_id, run.id)
+        _expire(ledger, cid, run.id, signer)
     why = "no flow run exists for it" if run is None else f"its flow run {run.id} is {run.state.name}"
-    if approve:  # only the waiting run packages; an approval recorded here would never reach production
-        from release.decisions import DecisionError
-
+    if decision.action != Action.REJECT:  # only the waiting run packages: this would never reach production
         raise DecisionError(
-            f"{candidate_id}: cannot approve, {why}; an approval resumes the waiting retrain run, which "
+            f"{cid}: cannot {decision.action}, {why}; the decision resumes the waiting retrain run, which "
             "packages the model (start `echojepa retrain` again)"
         )
-    record_decision(
-        ledger, candidate_id, approve=approve, reviewer=reviewer, comment=comment, reason=reason,
-        reviewers_allow_list=allow_list,
-    )  # fmt: skip
-    return f"{candidate_id} {verb} by {reviewer}: {why}; recorded in the ledger directly"
+    if signer is None:
+        raise DecisionError(f"{cid}: {why}; to record the rejection directly, pass --key (your key)")
+    record_decision(ledger, decision.text, signer=signer)
+    return f"{cid}: {said}: {why}; recorded in the ledger directly"
 
 
-def _resume(ledger: Ledger, candidate_id: str, run_id: UUID, run_input: dict) -> None:
+def _resume(ledger: Ledger, candidate_id: str, run_id: UUID, run_input: dict, signer) -> None:
     """`resume_flow_run`, waiting briefly for a just-paused run to save its form; an expired window is
     recorded as such."""
     from prefect.exceptions import FlowPauseTimeout
@@ -228,19 +233,22 @@ def _resume(ledger: Ledger, candidate_id: str, run_id: UUID, run_input: dict) ->
             resume_flow_run(run_id, run_input=run_input)
             return
         except FlowPauseTimeout:
-            _expire(ledger, candidate_id, run_id)
+            _expire(ledger, candidate_id, run_id, signer)
         except RuntimeError as exc:
             if "schema not found" not in str(exc) or time.monotonic() > deadline:
                 raise ValueError(f"{candidate_id}: flow run {run_id} could not be resumed: {exc}") from None
             time.sleep(0.5)
 
 
-def _expire(ledger: Ledger, candidate_id: str, run_id: UUID) -> None:
-    """The run's approval window closed: record the expiry (unless recorded already) and refuse."""
+def _expire(ledger: Ledger, candidate_id: str, run_id: UUID, signer) -> None:
+    """The run's approval window closed: record the expiry (when this key may, and it is not recorded
+    yet; the run records it itself otherwise) and refuse."""
     from release.decisions import DecisionError, record_expiry
+    from release.ledger import LedgerError
 
-    with contextlib.suppress(DecisionError):  # the flow itself may have recorded it a moment ago
-        record_expiry(ledger, candidate_id, _waited_s(run_id))
+    if signer is not None:
+        with contextlib.suppress(DecisionError, LedgerError):
+            record_expiry(ledger, candidate_id, _waited_s(run_id), signer=signer)
     raise ValueError(
         f"{candidate_id}: the approval window closed before this decision; the candidate expired"
     )

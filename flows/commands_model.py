@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from config import PARAMS_FILE
 from flows.app import app
+
+if TYPE_CHECKING:
+    from release.config import ReleaseConfig
 
 
 @app.command
@@ -170,7 +173,7 @@ def evaluate(*, params: Path = PARAMS_FILE, set: list[str] | None = None, strict
     weights = hashlib.sha256(layout.encoder.read_bytes()).hexdigest()[:12]
     stage = json.loads(layout.probe_metrics.read_text()) if layout.probe_metrics.is_file() else None
     report = evaluate_candidate(
-        config, production_report=(production := _production_report(config.release.ledger)),
+        config, production_report=(production := _production_report(config.release)),
         data_version=data_version(), model_version=f"{layout.run_name}@{weights}", probe_stage=stage,
     )  # fmt: skip
     # which production model the no-regression gates compared with (None: first release); the retrain flow
@@ -190,14 +193,15 @@ def evaluate(*, params: Path = PARAMS_FILE, set: list[str] | None = None, strict
         raise ValueError(f"{len(failed_gates(gates))} gate(s) failed: " + "; ".join(failed_gates(gates)))
 
 
-def _production_report(ledger_path: Path) -> dict | None:
-    """The production model's evaluation.json, resolved through the release ledger (None: first release)."""
-    if not Path(ledger_path).is_file():
+def _production_report(settings: ReleaseConfig) -> dict | None:
+    """The production model's evaluation.json, resolved through the verified release ledger (None: first
+    release)."""
+    if not Path(settings.ledger).is_file():
         return None
-    from release.ledger import Ledger
+    from release.ledger import open_ledger
     from release.package import production_model
 
-    model = production_model(Ledger(ledger_path))
+    model = production_model(open_ledger(settings))
     if model is None:
         return None
     return json.loads(Path(model.path_of("evaluation.json")).read_text())

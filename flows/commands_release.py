@@ -1,14 +1,18 @@
-"""Release commands: run the retrain flow, review candidates, roll back, verify the ledger, serve flows.
+"""Release commands: review candidates (`release list|show`) and sign decisions (`release sign`).
 
 The ledger (registry/ledger.jsonl) is the source of truth for candidates and for what is production;
 these commands read it and append to it through `release`, and talk to Prefect only to reach a flow run
-that waits for a decision. Without PREFECT_API_URL, Prefect runs in its ephemeral mode: each command
-starts a private API process on the shared local database (PREFECT_HOME, ~/.prefect), so a decision
-given in another terminal still reaches a paused `echojepa retrain`. With `echojepa orchestrator up`
-running, set PREFECT_API_URL=http://127.0.0.1:4200/api to see runs and the decision form in the UI.
+that waits for a decision. A decision is a line signed with the reviewer's SSH key (`release sign`
+prints it); `release approve|reject|submit|rollback` deliver it (flows.commands_decisions).
 
-`retrain` (flows.commands_retrain), `ledger verify` (flows.commands_ledger) and `orchestrator up`
-(flows.commands_orchestrator) live beside it; importing this module registers every release command.
+Without PREFECT_API_URL, Prefect runs in its ephemeral mode: each command starts a private API process
+on the shared local database (PREFECT_HOME, ~/.prefect), so a decision given in another terminal still
+reaches a paused `echojepa retrain`. With `echojepa orchestrator up` running, set
+PREFECT_API_URL=http://127.0.0.1:4200/api to see runs and the decision form in the UI.
+
+`retrain` (flows.commands_retrain), `ledger verify|init|recover` (flows.commands_ledger), the decision
+commands (flows.commands_decisions) and `orchestrator up` (flows.commands_orchestrator) live beside it;
+importing this module registers every release command.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from cyclopts import App
 
 from config import PARAMS_FILE
 from flows.app import app
-from flows.commands_ledger import ledger_app, release_ledger, verify
+from flows.commands_decisions import approve, reject, rollback, signers_app, submit
+from flows.commands_ledger import ledger_app, release_ledger, release_settings, verify
 from flows.commands_orchestrator import orchestrator_app, up
 from flows.commands_retrain import retrain
 
@@ -34,19 +39,25 @@ __all__ = [
     "retrain",
     "rollback",
     "show",
+    "sign",
+    "signers_app",
+    "submit",
     "up",
     "verify",
 ]
 
 KEY_GATES = ("ef_mae", "view_accuracy")  # the gates `release list` shows as key metrics
 
-release_app = App(name="release", help="Review release candidates, approve or reject them, roll back.")
+release_app = App(name="release", help="Review release candidates, sign and deliver decisions, roll back.")
 app.command(release_app)
+for _command in (approve, reject, submit, rollback):
+    release_app.command(_command)
+release_app.command(signers_app)
 
 
 @release_app.command(name="list")
 def list_candidates(*, params: Path = PARAMS_FILE) -> None:
-    """List release candidates: state, model version, initiator, key gate metrics, decision.
+    """List release candidates: state, model version, who registered it, key gate metrics, decision.
 
     Parameters
     ----------
@@ -65,15 +76,14 @@ def list_candidates(*, params: Path = PARAMS_FILE) -> None:
     if not candidates:
         print(f"{ledger.path}: no candidates yet (run `echojepa retrain`)")
         return
-    table = Table("candidate", "state", "model version", "initiator", *KEY_GATES, "gates", "decided by")
+    table = Table("candidate", "state", "model version", "registered by", *KEY_GATES, "gates", "decided by")
     for c in candidates:
-        gates = {g.name: g for g in rows(c.get("gates", []))}
+        gates = {g.name: g for g in rows(c.gates)}
         shown = [render(gates[name].value) if name in gates else "—" for name in KEY_GATES]
         passed = sum(1 for g in gates.values() if g.passed)
-        decision = c.get("decision") or {}
         table.add_row(
-            c["candidate_id"], c["state"], str(c["model_version"]), str(c.get("initiator") or ""),
-            *shown, f"{passed}/{len(gates)}", str(decision.get("reviewer") or ""),
+            c.candidate_id, str(c.state), c.model_version, c.initiator, *shown, f"{passed}/{len(gates)}",
+            c.reviewer,
         )  # fmt: skip
     console = Console()
     width = Measurement.get(console, console.options.update_width(1000), table).maximum  # never truncate ids
@@ -82,7 +92,8 @@ def list_candidates(*, params: Path = PARAMS_FILE) -> None:
 
 @release_app.command
 def show(candidate_id: str, *, params: Path = PARAMS_FILE) -> None:
-    """A candidate's gates, metrics and parameters, each compared with the production model's.
+    """A candidate's gates (with reviewers' waivers), metrics and parameters, each compared with the
+    production model's, and the files its registration froze.
 
     Parameters
     ----------
@@ -99,109 +110,92 @@ def show(candidate_id: str, *, params: Path = PARAMS_FILE) -> None:
     c = ledger.candidate(candidate_id)
     current = ledger.production_entry()
     prod = ledger.candidate(current["candidate_id"]) if current else None
-    print(f"{c['candidate_id']}  {c['state']}  model {c['model_version']}  started by {c.get('initiator')}")
-    weights = str(c.get("weights_sha256"))[:16]
-    print(f"  data {c.get('data_version')}  git {c.get('git_commit')}  weights {weights}…")
-    shown = f"{prod['model_version']} ({prod['candidate_id']})" if prod else "none yet"
-    print(f"  production: {shown}")
+    print(f"{c.candidate_id}  {c.state}  model {c.model_version}  registered by {c.initiator}")
+    frozen = f"{len(c.manifest)} files frozen, weights {str(c.weights_sha256)[:16]}…"
+    print(f"  data {c.data_version}  git {c.git_commit}  {frozen}")
+    print(f"  production: {f'{prod.model_version} ({prod.candidate_id})' if prod else 'none yet'}")
     print("gates:")
-    for g in rows(c.get("gates", [])):
-        print(f"  {g.label}  {g.name}: {render(g.value)} ({g.direction} {g.threshold:.4g})")
+    for g in rows(c.gates):
+        waiver = c.waived_gates.get(g.name)
+        label = f"fail (WAIVED by {waiver['by']}: {waiver['reason']})" if waiver else g.label
+        blocks = " — blocks until waived" if g.name in c.failed_gates else ""
+        print(f"  {label}  {g.name}: {render(g.value)} ({g.direction} {g.threshold:.4g}){blocks}")
     print("metrics (candidate, production):")
-    mine, theirs = flat_metrics(c.get("metrics", {})), flat_metrics(prod["metrics"]) if prod else {}
+    mine, theirs = flat_metrics(c.metrics), flat_metrics(prod.metrics) if prod else {}
     for key in sorted(mine):
         print(f"  {key}: {_number(mine[key])}, {_number(theirs[key]) if key in theirs else '—'}")
     if prod is None:
         print("params: no production model to compare with")
     else:
-        mine, theirs = _flat(c.get("params", {})), _flat(prod.get("params", {}))
+        mine, theirs = _flat(c.params), _flat(prod.params)
         changed = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
         print(f"params changed vs production: {len(changed) or 'none'}")
         for key in changed:
             print(f"  {key}: {theirs.get(key, '—')} → {mine.get(key, '—')}")
-    decision = c.get("decision")
-    if decision:
-        note = decision.get("reason") or decision.get("comment") or ""
-        who = decision.get("reviewer") or "—"
-        print(f"decision: {decision['event']} by {who} at {decision['time']}  {note}".rstrip())
+    if c.decision:
+        note = c.decision.get("reason") or c.decision.get("comment") or ""
+        print(
+            f"decision: {c.decision['event']} by {c.reviewer or '—'} at {c.decision['time']}  {note}".rstrip()
+        )
 
 
 @release_app.command
-def approve(candidate_id: str, *, reviewer: str, comment: str = "", params: Path = PARAMS_FILE) -> None:
-    """Approve a candidate: resumes the flow run waiting for it (which then packages the model); refused
-    when no run waits, since nothing would package it.
+def sign(
+    candidate_id: str = "",
+    *,
+    approve: bool = False,
+    reject: bool = False,
+    waive: list[str] | None = None,
+    rollback: bool = False,
+    reason: str = "",
+    comment: str = "",
+    key: Path | None = None,
+    params: Path = PARAMS_FILE,
+) -> None:
+    """Sign a decision with your key and print it (one line): paste it into the paused run's form in the
+    Prefect UI, or pass it to `echojepa release approve|reject|submit|rollback`.
 
-    Refused with one line when the reviewer started the run, is not on release.reviewers, or the
-    candidate is not pending.
+    It names this ledger and this exact registration (a rollback: this exact production state) and your
+    principal, as the allowed signers say your key is; it is refused now, in one line, when it would be
+    refused later (you registered the candidate, your key holds no reviewer role, gates still block).
 
     Parameters
     ----------
     candidate_id
-        A pending candidate (cand-…).
-    reviewer
-        Your name as recorded in the ledger; must differ from the run's initiator.
+        The candidate (cand-…); not needed with --rollback.
+    approve
+        Approve the candidate.
+    reject
+        Reject it (needs --reason).
+    waive
+        Gate(s) whose failure you waive (needs --reason); the candidate still needs an approval.
+    rollback
+        Return production to the previous version (needs --reason; another person applies it).
+    reason
+        Why (recorded in the ledger).
     comment
         Optional note for the ledger.
+    key
+        Your SSH private key (or its .pub, the key in ssh-agent); default release.signing_key.
     params
-        Parameter file (release.reviewers: the optional allow-list; release.ledger).
+        Parameter file (release.ledger, its witnesses).
     """
-    _decide(candidate_id, approve=True, reviewer=reviewer, comment=comment, params=params)
+    from flows.identity import signer_for
+    from release.decisions import sign_decision
+    from release.events import Action
 
-
-@release_app.command
-def reject(candidate_id: str, *, reviewer: str, reason: str, params: Path = PARAMS_FILE) -> None:
-    """Reject a candidate with a reason: resumes the waiting flow run (which ends Rejected), or records
-    the decision in the ledger when no run waits.
-
-    Parameters
-    ----------
-    candidate_id
-        A pending candidate (cand-…).
-    reviewer
-        Your name as recorded in the ledger; must differ from the run's initiator.
-    reason
-        Why (required; goes into the ledger).
-    params
-        Parameter file (release.reviewers: the optional allow-list; release.ledger).
-    """
-    _decide(candidate_id, approve=False, reviewer=reviewer, reason=reason, params=params)
-
-
-def _decide(
-    candidate_id: str, *, approve: bool, reviewer: str, params: Path, comment: str = "", reason: str = ""
-) -> None:
-    from config.params import load_params
-    from flows.approval import submit_decision
-    from release.ledger import Ledger
-
-    settings = load_params(params).release
-    kwargs = {"comment": comment, "reason": reason, "allow_list": settings.allow_list}
-    print(
-        submit_decision(Ledger(settings.ledger), candidate_id, approve=approve, reviewer=reviewer, **kwargs)
-    )
-
-
-@release_app.command
-def rollback(*, reviewer: str, reason: str, params: Path = PARAMS_FILE) -> None:
-    """Make the previous production version current again (a `rollback` entry in the ledger).
-
-    Serving resolves production through the ledger, so the next model load serves the previous version.
-
-    Parameters
-    ----------
-    reviewer
-        Who decides the rollback (recorded).
-    reason
-        Why (required; recorded).
-    params
-        Parameter file (release.ledger: the ledger file).
-    """
-    from release.package import rollback as release_rollback
-
-    ledger = release_ledger(params)
-    before = ledger.production()
-    version = release_rollback(ledger, reviewer=reviewer, reason=reason)
-    print(f"production rolled back: {before} → {version} (by {reviewer})")
+    chosen = [a for a, on in ((Action.APPROVE, approve), (Action.REJECT, reject), (Action.WAIVE, bool(waive)),
+                              (Action.ROLLBACK, rollback)) if on]  # fmt: skip
+    if len(chosen) != 1:
+        raise ValueError("choose exactly one of --approve, --reject, --waive GATE, --rollback")
+    if chosen[0] != Action.ROLLBACK and not candidate_id:
+        raise ValueError(f"--{chosen[0]} needs the candidate id (cand-…)")
+    settings = release_settings(params)
+    text = sign_decision(
+        release_ledger(params), signer_for(settings, key), chosen[0], candidate_id,
+        comment=comment, reason=reason, gates=tuple(waive or ()),
+    )  # fmt: skip
+    print(text)
 
 
 def _number(value) -> str:

@@ -21,13 +21,14 @@ def retrain(
     params: Path = PARAMS_FILE,
     approval_timeout_hours: float | None = None,
     stages: list[str] | None = None,
-    waive_gate: list[str] | None = None,
-    waiver_reason: str = "",
+    key: Path | None = None,
 ) -> None:
     """Run the retrain flow in this process: version data, DVC stages, evaluation, candidate, approval.
 
-    After the gates pass the run pauses until a reviewer decides (`echojepa release approve|reject ID`
-    in another terminal, or the form in the Prefect UI); an approved candidate is packaged and becomes
+    The candidate is registered by your key (its principal in the allowed signers), then the run pauses
+    until a reviewer's signed decision arrives (`echojepa release sign ID --approve` prints one; pass it
+    to `echojepa release approve` in another terminal, or paste it into the Prefect UI's form). Failed
+    gates block until a reviewer signs a waiver naming them. An approved candidate is packaged and becomes
     production. Runs against PREFECT_API_URL, or Prefect's ephemeral API when it is unset.
 
     Parameters
@@ -35,27 +36,24 @@ def retrain(
     preset
         Model preset; must equal params.yaml's model.preset (DVC reads params.yaml).
     params
-        Parameter file (release.approval_timeout_hours, release.reviewers, the pipeline's sections).
+        Parameter file (release.approval_timeout_hours, release.signing_key, the pipeline's sections).
     approval_timeout_hours
-        How long to wait for a reviewer (default: release.approval_timeout_hours, else 72).
+        How long to wait for a reviewer (default: release.approval_timeout_hours).
     stages
         DVC stages to reproduce, in order (default: validate, prepare, pretrain, embed, features, probe,
         evaluate and the stages they depend on, in dependency order).
-    waive_gate
-        A gate whose failure you waive (repeatable; needs --waiver-reason). Recorded in the ledger with your
-        name and shown to the reviewer, who still has to approve.
-    waiver_reason
-        Why the waived gates should not block this candidate.
+    key
+        Your SSH private key (or its .pub, the key in ssh-agent); default release.signing_key.
     """
+    from flows.identity import use_key
     from flows.retrain import retrain as retrain_flow
 
+    use_key(key)
     state = retrain_flow(
         preset=preset,
         params=params,
         approval_timeout_hours=approval_timeout_hours,
         stages=stages,
-        waive_gates=waive_gate,
-        waiver_reason=waiver_reason,
         return_state=True,
     )
     if state.is_failed() or state.is_crashed() or state.is_cancelled():
@@ -82,6 +80,6 @@ def _failure(state, params: Path) -> str:
     for tag in tags:
         if tag.startswith("candidate:"):
             candidate = release_ledger(params).candidate(tag.removeprefix("candidate:"))
-            reason = (candidate.get("decision") or {}).get("reason", "")
-            return f"candidate {candidate['candidate_id']} {candidate['state']}: {reason}".rstrip(": ")
+            reason = (candidate.decision or {}).get("reason", "")
+            return f"candidate {candidate.candidate_id} {candidate.state}: {reason}".rstrip(": ")
     return message

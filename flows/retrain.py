@@ -2,9 +2,15 @@
 
 Each step is a task that publishes an artifact, so the Prefect UI shows the run as a report. The pipeline
 itself stays DVC's: every stage task is one `dvc repro --single-item STAGE`, so an unchanged stage is
-reused and dvc.lock keeps the lineage. The flow then registers a candidate in the release ledger; failed
-gates end the run Failed (naming each criterion), otherwise it waits for a reviewer (see flows.approval)
-and, once approved, packages the model into the BentoML store.
+reused and dvc.lock keeps the lineage. The flow then freezes the candidate's files and registers it in the
+release ledger, signed by the run's key (flows.identity), and waits for a reviewer's signed decision (see
+flows.approval). Failed gates do not end the run: they block until a reviewer (never the registrant)
+signs a waiver naming them, or rejects; nobody can approve past them. An approved candidate is packaged
+from its frozen files into the BentoML store and becomes production.
+
+Why wait instead of failing at once: a waiver is a reviewer's decision, so the run that would package the
+candidate must still be there when it comes; a gate-failed run costs nothing while it waits (a deployment
+run suspends), ends Rejected at a rejection and Expired when the window closes.
 
     echojepa retrain                     # in-process, against PREFECT_API_URL or Prefect's ephemeral API
     echojepa orchestrator up             # serves the `retrain` deployment (weekly + on drift events)
@@ -12,7 +18,7 @@ and, once approved, packages the model into the BentoML store.
 Results persist under .prefect-results/ (git-ignored), which lets a suspended deployment run resume
 without redoing its finished tasks.
 
-The tasks are in flows.retrain_tasks, the run's identity (initiator, tags) and reviewer-facing text in
+The tasks are in flows.retrain_tasks, the run's principal, tags and reviewer-facing text in
 flows.retrain_run; prefect.yaml's entrypoint is this module's `retrain`.
 """
 
@@ -25,8 +31,10 @@ from prefect.states import Completed, Failed
 
 from config import PARAMS_FILE
 from config.params import load_params
-from flows.approval import candidate_tag, wait_for_decision
-from flows.retrain_run import approval_form_text, decision_artifact, from_deployment, run_initiator, tag_run
+from evaluation.gates import failed_gates
+from flows.approval import UNVERIFIED, Verdict, candidate_tag, wait_for_decision
+from flows.identity import signer_for
+from flows.retrain_run import approval_form_text, decision_artifact, from_deployment, run_principal, tag_run
 from flows.retrain_tasks import (
     TRANSIENT,
     open_approval_window,
@@ -36,6 +44,8 @@ from flows.retrain_tasks import (
     reproduce,
     version_data,
 )
+from release.events import CandidateState
+from release.ledger import open_ledger
 
 __all__ = [
     "RESULTS",
@@ -58,25 +68,23 @@ RESULTS = Path(".prefect-results")  # relative: resolved in the working director
 def retrain(
     preset: str = "tiny",
     params: Path = PARAMS_FILE,
-    initiator: str | None = None,
     approval_timeout_hours: float | None = None,
     stages: list[str] | None = None,
-    approval_poll_s: int = 10,
-    waive_gates: list[str] | None = None,
-    waiver_reason: str = "",
+    approval_poll_s: int = 2,
 ):
-    """Retrain, evaluate and (after a reviewer's approval) release the EchoJEPA encoder.
+    """Retrain, evaluate and (after a reviewer's signed approval) release the EchoJEPA encoder.
+
+    Who registers is the key this process signs with (`echojepa retrain --key`, else release.signing_key:
+    the `scheduler` key where the deployments are served), never a parameter of the run.
 
     Args:
         preset: model preset; must match params.yaml's model.preset (DVC reads params.yaml).
         params: parameter file.
-        initiator: who started the run; default the OS user, or `scheduler` for schedule/event runs.
         approval_timeout_hours: reviewer window; default params.yaml's release.approval_timeout_hours.
         stages: DVC stages to reproduce, in order; default validate … evaluate plus what they depend on.
-        approval_poll_s: how often a paused run checks for the reviewer's decision.
-        waive_gates: gates whose failure the initiator waives (recorded in the ledger with the reason and
-            shown to the reviewer as "waived"); the reviewer still decides.
-        waiver_reason: why; required with waive_gates.
+        approval_poll_s: how often a paused in-process run asks the API whether it was resumed (one
+            small GET; a deployment run suspends instead). Each decision (a waiver, then an approval)
+            waits up to this long to be picked up.
     """
     logger = get_run_logger()
     config = load_params(params)
@@ -85,54 +93,57 @@ def retrain(
             f"--preset {preset}: {params} has model.preset={config.model.preset}; set it there (DVC reads it)"
         )
     layout, settings = config.layout(), config.release
-    if waive_gates:  # refuse a bad waiver now, not after the whole pipeline has run
-        from evaluation.gates import check_waiver
-
-        check_waiver(waive_gates, waiver_reason)
-        if initiator is not None:  # a waiver is signed by whoever started the run, never a name passed in
-            raise ValueError("waive_gates cannot be combined with an explicit initiator")
-    who = run_initiator(initiator)
+    ledger, signer = open_ledger(settings), signer_for(settings)
+    who = run_principal(ledger, signer)  # refuse a key that may not register now, not after the pipeline
     tag_run("initiator:" + who)
 
     version_data(layout.data.dataset_dir, layout.production_clips)
     for stage in _pipeline(stages):
         reproduce(stage, params)
     report = read_evaluation(layout.evaluation)
-    if waive_gates:
-        from evaluation.gates import waive
-
-        report["gates"] = [g.to_json() for g in waive(report["gates"], waive_gates, waiver_reason, who)]
-        logger.warning("gates waived by %s (%s): %s", who, waiver_reason, ", ".join(waive_gates))
-    candidate_id = register(report, layout, who, config.model_dump(mode="json", by_alias=True))
+    candidate_id = register(report, layout, settings, config.model_dump(mode="json", by_alias=True))
     tag_run(candidate_tag(candidate_id))
 
-    from evaluation.gates import failed_gates
-
-    failed = failed_gates(report["gates"])
-    if failed:
-        return Failed(message=f"candidate {candidate_id}: {len(failed)} gate(s) failed: {'; '.join(failed)}")
-
-    from release.ledger import Ledger
-
     hours = approval_timeout_hours or settings.approval_timeout_hours
-    logger.info(
-        "candidate %s waits up to %.4g h for a reviewer: the Resume form of the Prefect UI, or "
-        "`echojepa release approve|reject %s --reviewer NAME` (reject needs --reason)",
-        candidate_id, hours, candidate_id,
-    )  # fmt: skip
+    failed = failed_gates(report["gates"])
+    if failed:  # the reviewer decides: waive by name (a signed decision) or reject; nothing ships before
+        logger.warning(
+            "candidate %s: %d gate(s) failed: %s; it waits up to %.4g h for a reviewer's signed waiver "
+            "(`echojepa release sign %s --waive GATE --reason TEXT`) or rejection",
+            candidate_id, len(failed), "; ".join(failed), hours, candidate_id,
+        )  # fmt: skip
+    else:
+        logger.info(
+            "candidate %s waits up to %.4g h for a reviewer: `echojepa release sign %s --approve` (or "
+            "--reject --reason TEXT) prints a signed decision; paste it into the Resume form of the "
+            "Prefect UI or pass it to `echojepa release approve|reject`",
+            candidate_id, hours, candidate_id,
+        )  # fmt: skip
     verdict = wait_for_decision(
-        Ledger(settings.ledger), candidate_id, opened_at=open_approval_window(), timeout_s=hours * 3600,
-        allow_list=settings.allow_list, suspend=from_deployment(), poll_s=approval_poll_s,
+        ledger, candidate_id, signer=signer, opened_at=open_approval_window(), timeout_s=hours * 3600,
+        suspend=from_deployment(), poll_s=approval_poll_s,
         description=approval_form_text(candidate_id, report, who), logger=logger,
     )  # fmt: skip
     decision_artifact(candidate_id, verdict)
-    if verdict.state == "expired":  # Prefect fails a timed-out pause whatever the flow returns
-        return Failed(name="Expired", message=f"candidate {candidate_id} expired: {verdict.note}")
-    if verdict.state in ("production", "retired"):  # a retried run whose package step had finished
+    return _outcome(candidate_id, verdict, failed) or _released(candidate_id, verdict, settings)
+
+
+def _outcome(candidate_id: str, verdict: Verdict, failed: list[str]):
+    """The run's final state when the wait ended without an approval to package (None: package)."""
+    if verdict.state == UNVERIFIED:
+        return Failed(message=f"candidate {candidate_id} not packaged: {verdict.note}")
+    if verdict.state == CandidateState.EXPIRED:  # Prefect fails a timed-out pause whatever the flow returns
+        gates = f"; {len(failed)} gate(s) failed: {'; '.join(failed)}" if failed else ""
+        return Failed(name="Expired", message=f"candidate {candidate_id} expired: {verdict.note}{gates}")
+    if verdict.state in (CandidateState.PRODUCTION, CandidateState.RETIRED):  # a retried run
         return Completed(message=f"candidate {candidate_id} was already packaged ({verdict.state})")
-    if verdict.state != "approved":
+    if verdict.state != CandidateState.APPROVED:
         return Completed(name="Rejected", message=f"candidate {candidate_id} rejected by {verdict.reviewer}")
-    tag = package(candidate_id, layout, report, settings)
+    return None
+
+
+def _released(candidate_id: str, verdict: Verdict, settings) -> dict:
+    tag = package(candidate_id, settings)
     return {"candidate_id": candidate_id, "tag": tag, "approved_by": verdict.reviewer}
 
 

@@ -1,12 +1,18 @@
-"""Who and what a `retrain` run is, and what its reviewer sees: its parameters, its initiator, its tags,
+"""Who and what a `retrain` run is, and what its reviewer sees: the principal its key registers as, its tags,
 whether a deployment started it, the text above the decision form and the decision artifact."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import FlowRunContext
 
 from flows.approval import Verdict
+
+if TYPE_CHECKING:
+    from release.ledger import Ledger
+    from release.signing import Signer
 
 # what the reviewer sees above the decision form (the model card has everything)
 HEADLINE_METRICS = (
@@ -21,19 +27,24 @@ def from_deployment() -> bool:
     return bool(context and context.flow_run and context.flow_run.deployment_id)
 
 
-def run_initiator(explicit: str | None) -> str:
-    """The given initiator; else `scheduler` for a deployment run a schedule or an automation created;
-    else the person Prefect names as its creator; else the OS user."""
-    from release.decisions import current_initiator
+def run_principal(ledger: Ledger, signer: Signer) -> str:
+    """Who this run registers as: the principal the ledger's allowed signers give the run's key in the
+    initiator role (proven by a signature, before any stage runs). ValueError (one line) when the ledger
+    does not verify, was never started, or the key may not register candidates."""
+    from release.decisions import verified
+    from release.events import Role
+    from release.signing import SignatureError
 
-    if explicit:
-        return explicit
-    run = FlowRunContext.get().flow_run
-    creator = run.created_by
-    by_automation = creator is not None and str(creator.type).upper() == "AUTOMATION"
-    if creator is not None and str(creator.type).upper() == "USER" and creator.display_value:
-        return str(creator.display_value)  # a person started it from the UI / API (Prefect with accounts)
-    return current_initiator(scheduled=bool(run.deployment_id and (run.auto_scheduled or by_automation)))
+    pinned = verified(ledger).pinned
+    if pinned is None:
+        raise ValueError(
+            f"{ledger.path} is not started: a release manager runs `echojepa ledger init` "
+            "(README 'For reviewers')"
+        )
+    try:
+        return signer.identify(pinned, Role.INITIATOR).principal
+    except SignatureError as exc:
+        raise ValueError(f"this run cannot register a candidate: {exc}") from None
 
 
 def tag_run(tag: str) -> None:
@@ -51,19 +62,25 @@ def approval_form_text(candidate_id: str, report: dict, initiator: str) -> str:
     """The markdown above the UI's decision form."""
     from evaluation.gates import rows
     from evaluation.results import render
+    from release.ledger_rules import blocking_failures
 
     metrics = report.get("metrics", {})
     headline = [k for k in HEADLINE_METRICS if k in metrics]
     shown = "\n".join(f"| {k} | {render(metrics[k])} |" for k in headline) or "| (see the model card) | |"
+    blocking = set(blocking_failures(report.get("gates", [])))
     exceptions = [g for g in rows(report.get("gates", [])) if not g.passed]
     listed = "\n".join(
-        f"- **{g.name}** = {render(g.value)} ({g.direction} {g.threshold:.4g}): {g.label}" for g in exceptions
+        f"- **{g.name}** = {render(g.value)} ({g.direction} {g.threshold:.4g}): "
+        f"{'BLOCKS until a reviewer waives it' if g.name in blocking else g.label}"
+        for g in exceptions
     )
-    verdict = f"Gates passed except these (not blocking):\n\n{listed}" if exceptions else "All gates passed."
+    verdict = f"Gates failed:\n\n{listed}" if exceptions else "All gates passed."
+    waive = " Blocking gates need a signed `--waive GATE --reason TEXT` first." if blocking else ""
     return (
-        f"**Release candidate `{candidate_id}`** (started by {initiator}). {verdict}\n\n"
+        f"**Release candidate `{candidate_id}`** (registered by {initiator}'s key). {verdict}\n\n"
         f"| metric | value |\n|---|---|\n{shown}\n\n"
-        "Approve, or reject with a reason. You must not be the initiator; the ledger records your name."
+        f"Paste the line `echojepa release sign {candidate_id} --approve` (or `--reject --reason TEXT`) "
+        f"prints, signed with your key.{waive} You are whoever your key is; {initiator} cannot decide."
     )
 
 

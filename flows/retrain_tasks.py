@@ -2,13 +2,15 @@
 the candidate's registration, the approval window and packaging, each publishing an artifact.
 
 The tasks that call DVC (`_dvc`) retry, via `_transient`, only on lock contention and network trouble.
-Every path comes from the run layout (config.layout); the monitoring reference packaged with an approved
-model is the one the evaluation wrote for the same probes.
+Every path comes from the run layout (config.layout). Registration freezes every file that will be served
+(encoder, probes, config, evaluation.json, the monitoring reference the evaluation wrote for the same
+probes, the model card) under the candidate's id; packaging copies those frozen files, never the run
+folder, so a `dvc repro probe` during the review cannot change what ships. Both lines are signed by the
+run's key (flows.identity).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -117,15 +119,14 @@ def stage_changed(stage: str) -> bool:
 def _compared_with_production(params: Path) -> bool:
     """Was reports/evaluation.json compared with the model the ledger names as production now?"""
     from config.params import load_params
-    from release.ledger import Ledger
+    from release.ledger import open_ledger
 
     config = load_params(params)
     evaluation = config.layout().evaluation
     if not evaluation.is_file():
         return False
     recorded = json.loads(evaluation.read_text()).get("compared_with", "missing")
-    ledger = Path(config.release.ledger)
-    entry = Ledger(ledger).production_entry() if ledger.is_file() else None
+    entry = open_ledger(config.release).production_entry()
     return recorded == (None if entry is None else entry.get("model_version"))
 
 
@@ -145,29 +146,43 @@ def read_evaluation(path: Path) -> dict:
 
 
 @task
-def register(report: dict, layout: RunLayout, initiator: str, params: dict) -> str:
-    """Register the candidate in the release ledger (state pending, or gates_failed)."""
+def register(report: dict, layout: RunLayout, settings: ReleaseConfig, params: dict) -> str:
+    """Freeze the candidate's files and register it in the release ledger, signed by the run's key
+    (state pending, or gates_failed)."""
+    from flows.identity import signer_for
     from flows.versioning import data_version, git_commit
     from release.decisions import register_candidate
-    from release.ledger import Ledger
+    from release.ledger import open_ledger, sha256_file
+    from release.manifest import dvc_lock_hashes, run_files
 
-    run_dir = layout.run_dir
-    weights = _sha256(layout.encoder)
+    produced = {
+        "evaluation.json": layout.evaluation,
+        "reference.parquet": layout.monitoring_reference,
+        "model_card.html": layout.model_card,
+    }
+    for name, path in produced.items():
+        if not path.is_file():
+            raise ValueError(f"{path}: no {name} (the DVC stage `evaluate` writes it)")
+    files = run_files(layout.run_dir, **produced)
+    weights = sha256_file(layout.encoder)
     version = str(report.get("model_version") or "unknown")
+    ledger = open_ledger(settings)
     candidate_id = register_candidate(
-        Ledger(layout.ledger),
-        model_version=version if version != "unknown" else f"{run_dir.name}-{weights[:8]}",
-        weights_sha256=weights,
+        ledger,
+        signer=signer_for(settings),
+        files=files,
+        model_version=version if version != "unknown" else f"{layout.run_dir.name}-{weights[:8]}",
         data_version=data_version(),
         git_commit=git_commit(),
-        evaluation_sha256=_sha256(layout.evaluation),
         gates=report["gates"],
-        initiator=initiator,
         metrics=report.get("metrics", {}),
         params=params,
+        data_hashes=dvc_lock_hashes(),
     )
+    summary = ledger.candidate(candidate_id)
     create_markdown_artifact(
-        markdown=f"### candidate `{candidate_id}`\ninitiator: {initiator}; encoder sha256 `{weights[:16]}…`",
+        markdown=f"### candidate `{candidate_id}`\nregistered by {summary.initiator}; {len(files)} files "
+        f"frozen (encoder sha256 `{weights[:16]}…`)",
         key="retrain-candidate",
         description="Release candidate registered in the ledger",
     )
@@ -181,41 +196,19 @@ def open_approval_window() -> float:
 
 
 @task(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_transient)
-def package(candidate_id: str, layout: RunLayout, report: dict, settings: ReleaseConfig) -> str:
-    """Package the approved candidate (BentoML store + the evaluation's monitoring reference), make it
-    production and, when release.export_s3_url is set, export it."""
-    import pandas as pd
-
-    from release.ledger import Ledger
+def package(candidate_id: str, settings: ReleaseConfig) -> str:
+    """Package the approved candidate from its frozen files (refused, naming the file, when one differs from
+    the registered manifest), make it production and, when release.export_s3_url is set, export it."""
+    from flows.identity import signer_for
+    from release.ledger import open_ledger
     from release.package import export_model, package_candidate
 
-    if not layout.monitoring_reference.is_file():
-        raise ValueError(f"{layout.monitoring_reference}: no monitoring reference (evaluate writes it)")
-    ledger = Ledger(settings.ledger)
-    frame = pd.read_parquet(layout.monitoring_reference)
-    tag = package_candidate(
-        ledger,
-        candidate_id,
-        run_dir=layout.run_dir,
-        evaluation=report,
-        reference=frame,
-        model_name=settings.model_name,
-    )
+    ledger = open_ledger(settings)
+    tag = package_candidate(ledger, candidate_id, signer=signer_for(settings), model_name=settings.model_name)
     exported = f"; exported to {export_model(tag, settings.export_s3_url)}" if settings.export_s3_url else ""
     create_markdown_artifact(
-        markdown=f"### released `{tag}`\nproduction version: **{ledger.production()}** "
-        f"(reference: {len(frame)} TEST videos){exported}",
+        markdown=f"### released `{tag}`\nproduction version: **{ledger.production()}**{exported}",
         key="retrain-release",
         description="Production model after this run",
     )
     return str(tag)
-
-
-def _sha256(path: Path) -> str:
-    if not path.is_file():
-        raise ValueError(f"{path}: missing (the pipeline should have written it)")
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from release.decision_docs import DecisionError, VerifiedDecision, check_document, make_document
-from release.duties import check_decision
+from release.duties import WAITING, check_decision
 from release.events import ACTION_EVENT, Action, CandidateState, Event, Role
 from release.ledger import CandidateSummary, Ledger, LedgerError
 from release.ledger_rules import Replay, blocking_failures
@@ -231,7 +231,7 @@ def record_expiry(ledger: Ledger, candidate_id: str, waited_s: float, *, signer:
         record = tx.replay.candidates.get(candidate_id)
         if record is None:
             raise DecisionError(f"unknown candidate {candidate_id!r}")
-        if record.state != CandidateState.PENDING:
+        if record.state not in WAITING:  # pending, or still waiting for a waiver of its failed gates
             raise DecisionError(f"candidate {candidate_id} is already {record.state}; cannot expire")
         return tx.stage(
             Event.EXPIRED,

@@ -9,8 +9,9 @@ delivered (`record_decision`, `release.package.rollback`) and when the ledger is
   this exact production line): a signed document cannot be replayed elsewhere or later;
 - the reviewer is not the registrant, compared by principal and by key fingerprint (the same key under a
   second name is the same person); a rollback is applied by someone other than the reviewer who signed it;
-- approve / reject need a pending candidate with no open gate failure; a waiver names open failures and
-  gives a reason; a rejection and a rollback give a reason.
+- approve needs a pending candidate with no open gate failure; reject a pending or gates-failed one (so a
+  run waiting for a waiver can be ended); a waiver names open failures and gives a reason; a rejection and
+  a rollback give a reason.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from release.signing import Verified
 
 if TYPE_CHECKING:
     from release.ledger_rules import Replay
+
+# states whose run still waits for a reviewer: pending, or failed gates awaiting a waiver (or a rejection)
+WAITING = frozenset({CandidateState.PENDING, CandidateState.GATES_FAILED})
 
 
 def check_decision(replay: Replay, decision: VerifiedDecision, line_signer: Verified | None = None) -> None:
@@ -49,12 +53,12 @@ def check_decision(replay: Replay, decision: VerifiedDecision, line_signer: Veri
                 f"{state}, open failures: {', '.join(record.open_failures) or 'none'}"
             )
         return
-    if record.open_failures:
+    if record.open_failures and decision.action != Action.REJECT:  # a failed candidate may be rejected
         raise DecisionError(
             f"candidate {decision.candidate_id} failed gate(s) {', '.join(record.open_failures)} "
             "at registration; a reviewer must waive them first"
         )
-    if state != CandidateState.PENDING:
+    if state not in WAITING:
         by = (record.decision or {}).get("reviewer")
         raise DecisionError(
             f"candidate {decision.candidate_id} is already {state}{f' by {by}' if by else ''}"

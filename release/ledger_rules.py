@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from release.decision_docs import DecisionError, VerifiedDecision, check_document, parse_document
-from release.duties import check_decision
+from release.duties import WAITING, check_decision
 from release.events import ACTION_EVENT, DECISION_EVENTS, LINE_ROLES, CandidateState, Event, Role
 from release.ledger_chain import signed_bytes
 from release.signing import AllowedSigners, SignatureError, SignersStore, Verified
@@ -109,9 +109,7 @@ class Replay:
                 record.state = CandidateState.PENDING
         elif event in (Event.APPROVED, Event.REJECTED, Event.EXPIRED):
             if event == Event.EXPIRED:
-                self._require(
-                    record.state == CandidateState.PENDING, f"{record_id(record)} is {record.state}"
-                )
+                self._require(record.state in WAITING, f"{record_id(record)} is {record.state}")
             record.state = CandidateState(str(event))
             record.decision = entry
         elif event == Event.PACKAGED:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.config import FeatureConfig
+from release.config import ReleaseConfig
 
 if TYPE_CHECKING:
     from config.params import Params
@@ -60,22 +61,28 @@ class ServingConfig(BaseModel):
 @dataclass(frozen=True)
 class ServingSettings:
     """The sections of one params file that the service reads: its own, and the paths it shares with the
-    release (ledger, model name), Feast (store root), ingest (de-identification salt) and the probe
+    release (ledger, witnesses, model name), Feast (store root), ingest (de-identification salt) and the probe
     protocol (clips per video, so the served model predicts as it was evaluated)."""
 
     params: Path
     serving: ServingConfig
-    ledger: Path
-    model_name: str
+    release: ReleaseConfig  # the ledger, its witnesses and the model name: what a model load verifies
     features: FeatureConfig
     salt_file: Path
     clips_per_video: int
 
+    @property
+    def ledger(self) -> Path:
+        return Path(self.release.ledger)
+
+    @property
+    def model_name(self) -> str:
+        return self.release.model_name
+
     @classmethod
     def from_params(cls, params: Params, path: str | Path) -> ServingSettings:
         return cls(
-            params=Path(path), serving=params.serving, ledger=Path(params.release.ledger),
-            model_name=params.release.model_name, features=params.features,
+            params=Path(path), serving=params.serving, release=params.release, features=params.features,
             salt_file=Path(params.ingest.salt_file), clips_per_video=params.probe.clips_per_video,
         )  # fmt: skip
 

@@ -14,8 +14,9 @@ MAX_DETAIL = 120
 
 # the one-line answer when the ledger names no production model (GET /readyz, every API call)
 NO_MODEL = (
-    "no production model: run `echojepa retrain` and approve its candidate with "
-    "`echojepa release approve CANDIDATE --reviewer NAME`, which packages it and makes it production"
+    "no production model: run `echojepa retrain` and have a reviewer approve its candidate "
+    "(`echojepa release sign CANDIDATE --approve --key KEY`, then `echojepa release approve LINE`), "
+    "which packages it and makes it production"
 )
 
 

@@ -84,7 +84,7 @@ class Predictor:
         from serving.production import resolve_production
 
         settings = load_serving_settings(params)
-        model_dir, version = resolve_production(settings)
+        model_dir, version, _ = resolve_production(settings)
         return cls(model_dir, settings, model_version=version)
 
     @property

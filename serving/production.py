@@ -1,8 +1,11 @@
-"""Which model is production: the release ledger decides, never a BentoML label (see release.package).
+"""Which model is production, and whether its folder may be served: the release ledger decides, never a
+BentoML label (see release.package), and `release.served.verify_model_dir` checks the folder.
 
-The ledger is verified (hash chain, signatures when ECHOJEPA_LEDGER_KEY is set, and the promotion heads
-stored in the model store) before its production entry is trusted, and the model's files must still have
-the sha256 that its `packaged` entry recorded: the weights served are the weights that were reviewed.
+Before a model is loaded the whole ledger is verified (chain, every signature against the allowed signers
+in force, the release rules, the witnesses, the heads the model store recorded), the folder's tag must be
+the one the ledger names as production, and the folder must hold exactly the files of its `packaged` line
+with their sha256: the bytes served are the bytes that were reviewed. A refusal is a `ModelUnavailable`
+(503) whose message is the verifier's one line; the runtime keeps serving the model it verified before.
 """
 
 from __future__ import annotations
@@ -14,54 +17,35 @@ from serving.errors import NO_MODEL, ModelUnavailable
 
 
 def production_tag(settings: ServingSettings) -> str | None:
-    """The BentoML tag the ledger names as production now (None: nothing released yet)."""
-    from release.ledger import Ledger
+    """The BentoML tag the ledger names as production now (None: nothing released yet), read without
+    verifying: it only tells the runtime whether to try a load, which verifies everything."""
+    from release.ledger import open_ledger
 
-    entry = Ledger(settings.ledger).production_entry()
+    entry = open_ledger(settings.release).production_entry()
     return None if entry is None else str(entry.get("bento_tag"))
 
 
-def resolve_production(settings: ServingSettings) -> tuple[Path, str]:
-    """The production model's directory in the BentoML store and its model version.
+def resolve_production(settings: ServingSettings) -> tuple[Path, str, str]:
+    """The verified production model: its directory in the BentoML store, its model version and its tag.
 
     Raises:
-        ModelUnavailable: nothing released, a ledger that does not verify, or a missing model.
+        ModelUnavailable: nothing released, a ledger that does not verify, a missing model, or a model
+            folder whose files differ from the release (the reason names the line or the file).
     """
-    from release.ledger import Ledger
-    from release.package import PackageError, expected_heads, production_model
+    from release.ledger import open_ledger
+    from release.package import PackageError, production_model
+    from release.served import ModelVerificationError, verify_model_dir
 
-    ledger = Ledger(settings.ledger)
+    ledger = open_ledger(settings.release)
     if ledger.production_entry() is None:
         raise ModelUnavailable(NO_MODEL)
-    result = ledger.verify(expected_heads=expected_heads(settings.model_name))
-    if not result.ok:
-        raise ModelUnavailable(
-            f"the release ledger {settings.ledger} does not verify ({result}); "
-            "run `echojepa ledger verify` and repair it before serving"
-        )
     try:
         model = production_model(ledger)
-    except PackageError as exc:
-        raise ModelUnavailable(f"{exc}; package the production model again or roll back") from None
-    _check_files(ledger, str(model.tag), Path(model.path))
-    metadata = model.info.metadata
-    return Path(model.path), str(metadata.get("model_version") or model.tag)
-
-
-def _check_files(ledger, tag: str, model_dir: Path) -> None:
-    """Every file the `packaged` entry of `tag` lists must exist with its recorded sha256."""
-    from release.ledger import sha256_file
-
-    entries = [e for e in ledger.entries() if e.get("event") == "packaged" and e.get("bento_tag") == tag]
-    if not entries:
-        raise ModelUnavailable(f"the ledger has no `packaged` entry for {tag}; package it again or roll back")
-    changed = [
-        name
-        for name, digest in sorted((entries[-1].get("files") or {}).items())
-        if not (model_dir / name).is_file() or sha256_file(model_dir / name) != digest
-    ]
-    if changed:
+        if model is None:  # the production line went away between the two reads
+            raise ModelUnavailable(NO_MODEL)
+        verified = verify_model_dir(Path(model.path), ledger, tag=str(model.tag))
+    except (PackageError, ModelVerificationError) as exc:
         raise ModelUnavailable(
-            f"the files of {tag} differ from the released ones ({', '.join(changed)}); "
-            "package the model again or roll back"
-        )
+            f"production model refused: {exc}; run `echojepa ledger verify`, package it again or roll back"
+        ) from None
+    return Path(model.path), verified.model_version, verified.tag

@@ -3,7 +3,10 @@ the API key, the production log with its Feast sink, and what each prediction le
 
 A process with no production model still starts: `predictor` is None and `unavailable_reason` says what to
 do, and every `reload_seconds` the ledger is read again, so a model released (or rolled back) while the
-service runs is served without a restart. A model that fails to load never replaces a working one.
+service runs is served without a restart. Every load verifies the ledger and the model folder against its
+release (serving.production); a model that is refused, or fails to load, never replaces a working one:
+the service keeps serving the last verified production model and logs why, and with none loaded yet it
+answers 503 with the refusal's one line.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class ServingRuntime:
         self.predictor: Predictor | None = None
         self.tag: str | None = None
         self.unavailable_reason = NO_MODEL
+        self.refused = ""  # why the last load was refused (kept serving the model before it)
         self.records = RecordMaker(settings.salt_file)
         self.feast = (
             None
@@ -62,16 +66,18 @@ class ServingRuntime:
     def load(self) -> bool:
         """Load the model the ledger names as production; False (and the reason kept) when none loads."""
         try:
-            tag = production_tag(self.settings)
-            model_dir, version = resolve_production(self.settings)
+            model_dir, version, tag = resolve_production(self.settings)  # verified, or refused
             predictor = Predictor(model_dir, self.settings, model_version=version)
         except Exception as exc:  # a corrupt checkpoint (RuntimeError, KeyError) must not stop the worker
             reason = getattr(exc, "message", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
-            if reason != self.unavailable_reason or self.predictor is not None:
-                log.warning("production model not loaded: %s", reason)
+            if reason != self.refused:  # once per reason, not on every reload tick
+                kept = f"; still serving {self.tag}" if self.predictor is not None else ""
+                log.warning("production model not loaded: %s%s", reason, kept)
+            self.refused = reason
             if self.predictor is None:
                 self.unavailable_reason = reason
             return False
+        self.refused = ""
         self.predictor, self.tag = predictor, tag
         log.info("serving %s (%s)", version, tag)
         return True

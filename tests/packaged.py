@@ -7,11 +7,12 @@
    (evaluation.probe_protocol; one seed, saved as the run's probes/<task>/seed-0.pt);
 4. register a candidate with passing gates (signed by alice's SSH key), approve it (a decision signed by
    bob's key) and package it with release.package.package_candidate into the BentoML store at
-   `bento_home`, which makes it production in the ledger at `ledger`; the packaged reference.parquet
+   `bento_home`, which makes it production in the ledger at `ledger` (its heads witnessed in
+   `root/witness`, the params file's release.witness_dir); the packaged reference.parquet
    holds the held-out (VAL, TEST) videos' quality metrics, predictions (`ef`, `view`) and pooled
    `embedding`, keyed by FileName;
-5. write `params`, a copy of the repo's params.yaml whose release.ledger, serving.production_log,
-   features.root and ingest.salt_file point into `root`;
+5. write `params`, a copy of the repo's params.yaml whose release.ledger and witness_dir,
+   serving.production_log, features.root and ingest.salt_file point into `root`;
 6. keep sample videos: `clean` (three simulated AVIs) and `perturbed` (kind -> the first clean video with
    that ultrasound.perturbations kind at high severity, one AVI each).
 
@@ -150,38 +151,42 @@ def _reference(run: Path, version: str, dataset: Path, settings) -> pd.DataFrame
 
 
 def release_run(
-    ledger_path: Path, bento_home: Path, run: Path, version: str, reference: pd.DataFrame, ef_mae: float = 9.0
+    params: Path, bento_home: Path, run: Path, version: str, reference: pd.DataFrame, ef_mae: float = 9.0
 ) -> str:
     """Register the run as a candidate with passing gates, approve it (alice registers, bob reviews, both
     with SSH keys made next to the ledger) and package it into the store at `bento_home`: production in
-    the ledger from then on. Returns the tag."""
+    the ledger of `params` (release.ledger, with the witnesses of that file) from then on. Returns the
+    tag."""
+    from config.params import load_params
     from release.decisions import record_decision, register_candidate, sign_decision, start_ledger
-    from release.ledger import Ledger
+    from release.ledger import open_ledger
     from release.manifest import run_files
     from release.package import package_candidate
 
-    ledger, keys = Ledger(ledger_path), _test_keys(Path(ledger_path).parent / "test-keys")
-    if not ledger.entries():
-        start_ledger(
-            ledger, keys["dana"], (Path(ledger_path).parent / "test-keys" / "allowed_signers").read_text()
-        )
+    settings = load_params(params).release
+    folder = Path(settings.ledger).parent
+    keys = signing_keys(folder / "test-keys")
     gates = [{"name": "ef_mae", "value": ef_mae, "threshold": 100.0, "passed": True}]
     evaluation = {"metrics": {"test": {"ef_mae": ef_mae}}, "gates": gates, "model_version": version}
-    inputs = Path(ledger_path).parent / "test-inputs" / version
+    inputs = folder / "test-inputs" / version
     inputs.mkdir(parents=True, exist_ok=True)
     (inputs / "evaluation.json").write_text(json.dumps(evaluation))
     reference.to_parquet(inputs / "reference.parquet", index=False)
     files = run_files(run, **{name: inputs / name for name in ("evaluation.json", "reference.parquet")})
-    candidate = register_candidate(
-        ledger, signer=keys["alice"], files=files, model_version=version, data_version="sim",
-        git_commit="test", gates=gates, metrics=evaluation["metrics"], params={},
-    )  # fmt: skip
-    record_decision(ledger, sign_decision(ledger, keys["bob"], "approve", candidate), signer=keys["alice"])
-    with bento_store(bento_home):
+    with bento_store(bento_home):  # every append verifies the heads of this store
+        ledger = open_ledger(settings)
+        if not ledger.entries():
+            start_ledger(ledger, keys["dana"], (folder / "test-keys" / "allowed_signers").read_text())
+        candidate = register_candidate(
+            ledger, signer=keys["alice"], files=files, model_version=version, data_version="sim",
+            git_commit="test", gates=gates, metrics=evaluation["metrics"], params={},
+        )  # fmt: skip
+        approval = sign_decision(ledger, keys["bob"], "approve", candidate)
+        record_decision(ledger, approval, signer=keys["alice"])
         return package_candidate(ledger, candidate, signer=keys["alice"])
 
 
-def _test_keys(folder: Path) -> dict:
+def signing_keys(folder: Path) -> dict:
     """Signers alice (initiator), bob (reviewer), dana (release manager): ed25519 keys made once per
     folder, and their allowed-signers file."""
     import subprocess
@@ -231,7 +236,7 @@ def build_packaged_model(
     ledger = root / "registry" / "ledger.jsonl"
     params_file = write_params(
         root / "params.yaml",
-        release={"ledger": str(ledger)},
+        release={"ledger": str(ledger), "witness_dir": str(root / "witness")},
         serving={"production_log": str(root / "production")},
         features={"root": str(root / "features")},
         ingest={"salt_file": str(root / "secrets" / "salt")},
@@ -240,7 +245,7 @@ def build_packaged_model(
     from serving.config import load_serving_settings
 
     reference = _reference(run, version, dataset, load_serving_settings(params_file))
-    tag = release_run(ledger, root / "bentoml", run, version, reference, ef_mae)
+    tag = release_run(params_file, root / "bentoml", run, version, reference, ef_mae)
     with bento_store(root / "bentoml"):
         import bentoml
 

@@ -1,4 +1,5 @@
-"""A three-video simulated dataset whose last two studies are held out (TEST), for the demo's clip steps."""
+"""A three-video simulated dataset whose last two studies are held out (TEST), for the demo's clip steps;
+and the release tests' SSH keys and isolated BentoML store, for the demo's release checks."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.release.conftest import bento_home, keys  # noqa: F401  (session SSH keys, isolated store)
 from ultrasound.dataset import simulate_dataset
 from ultrasound.echonet import file_list
 

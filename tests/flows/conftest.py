@@ -1,5 +1,7 @@
 """Fixtures for the release flow tests: a real Prefect API (prefect_test_harness, one per module that asks
-for it) and a workspace holding the files the flow's later steps read, so no pipeline stage has to run."""
+for it), real SSH keys (tests.release.conftest: alice and bob register and review, carol reviews, dana is
+the release manager, `scheduler` only registers, mallory is listed nowhere), and a workspace holding the
+files the flow's later steps read, so no pipeline stage has to run."""
 
 from __future__ import annotations
 
@@ -13,7 +15,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.release.conftest import keys  # noqa: F401  (the session's SSH keys, shared with tests/release)
+
 ROOT = Path(__file__).resolve().parents[2]
+RUN = Path("models") / "jepa-tiny"  # the run layout's run_dir of the tiny JEPA preset
 GATES_PASSING = [
     {"name": "ef_mae", "value": 5.2, "threshold": 8.0, "passed": True},
     {"name": "ef_mae_margin_over_random_init", "value": 0.21, "threshold": 0.05, "passed": True},
@@ -47,51 +52,60 @@ def write_evaluation(root: Path, gates: list[dict], ef_mae: float = 5.2) -> Path
     return path
 
 
-def write_encoder(root: Path, seed: int = 0) -> Path:
-    """encoder.pt of run jepa-tiny: only its bytes matter here (the ledger records their sha256)."""
-    path = root / "models" / "jepa-tiny" / "encoder.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(np.random.default_rng(seed).bytes(4096))
-    return path
+def write_run(root: Path, seed: int = 0) -> Path:
+    """The run folder as the stages leave it: encoder, config, the served probes (one seed per task) and
+    the monitoring reference the evaluation wrote; only their bytes matter here (the manifest hashes them)."""
+    run = root / RUN
+    rng = np.random.default_rng(seed)
+    for name in ("encoder.pt", "target_encoder.pt", "probes/ef/seed-0.pt", "probes/view/seed-0.pt"):
+        (run / name).parent.mkdir(parents=True, exist_ok=True)
+        (run / name).write_bytes(rng.bytes(512))
+    (run / "config.yaml").write_text(f"seed: {seed}\n")
+    reference = pd.DataFrame(
+        {"FileName": ["0X0004", "0X0005"], "brightness": [40.0, 41.0], "ef": [52.0, 52.0 + seed]}
+    )
+    reference.to_parquet(run / "reference.parquet", index=False)
+    (root / "reports").mkdir(parents=True, exist_ok=True)
+    (root / "reports" / "model_card.html").write_text(f"<h1>run {seed}</h1>")
+    return run
+
+
+def write_params(root: Path, signing_key: Path, **release) -> Path:
+    """params.yaml with a release section inside `root` (the witness beside it) and this key."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["release"] |= {
+        "approval_timeout_hours": 1,
+        "signing_key": str(signing_key),
+        "witness_dir": str(root.parent / "witness"),
+        **release,
+    }
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return root / "params.yaml"
+
+
+def release_settings(root: Path):
+    from config.params import load_params
+
+    return load_params(root / "params.yaml").release
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A repository-like working directory (params, encoder, passing evaluation, validated manifest +
-    facts, embeddings, probe predictions), an isolated BentoML store and no ledger key."""
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keys) -> Iterator[Path]:  # noqa: F811
+    """A repository-like working directory: params (alice's key signs this machine's lines), a run
+    folder, a passing evaluation and a model card, a ledger started by the release manager dana with the
+    session's allowed signers, a witness folder outside it, and an isolated BentoML store."""
+    from release.decisions import start_ledger
+    from release.ledger import open_ledger
+
     root = tmp_path / "repo"
     root.mkdir()
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["release"] = {"approval_timeout_hours": 1, "reviewers": ["bob", "carol"]}
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    write_encoder(root)
+    write_params(root, keys.path("alice"))
+    write_run(root)
     write_evaluation(root, GATES_PASSING)
-    names = [f"0X{i:04d}" for i in range(6)]
-    validated = root / "data" / "validated" / "synthetic"
-    validated.mkdir(parents=True)
-    split = ["TRAIN", "TRAIN", "VAL", "VAL", "TEST", "TEST"]
-    pd.DataFrame({"FileName": names, "EF": np.linspace(30, 70, 6), "Split": split}).to_csv(
-        validated / "FileList.csv", index=False
-    )
-    pd.DataFrame({"FileName": names, "brightness": np.arange(6.0), "contrast": np.arange(6.0) * 2}).to_csv(
-        validated / "facts.csv", index=False
-    )
-    embeddings = root / "data" / "embeddings" / "jepa-tiny"
-    embeddings.mkdir(parents=True)
-    np.save(embeddings / "pooled.npy", np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32))
-    pd.DataFrame({"FileName": names}).to_csv(embeddings / "index.csv", index=False)
-    probes = root / "reports" / "probes"
-    probes.mkdir(parents=True)
-    # as the probe stage writes them: TEST rows only (probes train on TRAIN + VAL)
-    pd.DataFrame({"FileName": names[4:], "actual": 50.0, "predicted": 52.0}).to_csv(
-        probes / "metrics_predictions_ef.csv", index=False
-    )
-
     home = tmp_path / "bentoml"
     (home / "models").mkdir(parents=True)
     monkeypatch.setenv("BENTOML_HOME", str(home))
     monkeypatch.setenv("BENTOML_DO_NOT_TRACK", "True")
-    monkeypatch.delenv("ECHOJEPA_LEDGER_KEY", raising=False)
     monkeypatch.chdir(root)
     from bentoml._internal.configuration.containers import BentoMLContainer
     from bentoml._internal.models import ModelStore
@@ -101,4 +115,5 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
         BentoMLContainer.bentoml_home.patch(str(home)),
         BentoMLContainer.model_store.patch(ModelStore(str(home / "models"))),
     ):
+        start_ledger(open_ledger(release_settings(root)), keys.signer("dana"), keys.signers())
         yield root

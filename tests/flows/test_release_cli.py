@@ -1,5 +1,5 @@
-"""`echojepa release …` and `echojepa ledger verify` as a user runs them: a real subprocess on a ledger and
-a BentoML store written by the release library, against a real Prefect API (for approve/reject)."""
+"""`echojepa release …` and `echojepa ledger …` as a user runs them: real subprocesses with real SSH keys,
+on a ledger and a BentoML store written by the release library, against a real Prefect API."""
 
 from __future__ import annotations
 
@@ -9,134 +9,222 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from release.decisions import record_decision, register_candidate
-from release.ledger import Ledger, sha256_file
+from release.decision_docs import make_document
+from release.decisions import record_decision, register_candidate, sign_decision
+from release.ledger import open_ledger
+from release.manifest import run_files
 from release.package import package_candidate
-from tests.flows.conftest import GATES_PASSING, write_encoder, write_evaluation
+from tests.flows.conftest import GATES_PASSING, release_settings, write_evaluation, write_run
+from tests.release.releases import forge
 
 CLI = [sys.executable, "-m", "flows.cli"]
 FAILING = [*GATES_PASSING[:2], {"name": "view_accuracy", "value": 0.42, "threshold": 0.8, "passed": False}]
 
 
-def run(*args: str, api: str) -> subprocess.CompletedProcess:
+def run(*args: str, api: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200", "PREFECT_API_URL": api}
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=120)
+    command = [*CLI, *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, input=stdin)
 
 
-def candidate(root: Path, seed: int, *, gates=GATES_PASSING, lr: float = 0.001) -> str:
-    """Register a candidate (initiator alice) whose encoder is the bytes of `seed`."""
-    weights = write_encoder(root, seed)
+def one_line_error(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 1, done.stdout
+    (line,) = done.stderr.strip().splitlines()
+    return line
+
+
+def ledger():
+    return open_ledger(release_settings(Path.cwd()))
+
+
+def candidate(root: Path, keys, seed: int, *, gates=GATES_PASSING, lr: float = 0.001, who="alice") -> str:
+    """Register the run of `seed` (signed by `who`) as jepa-tiny-v<seed>."""
+    run = write_run(root, seed)
+    evaluation = write_evaluation(root, gates)
     return register_candidate(
-        Ledger(), model_version=f"jepa-tiny-v{seed}", weights_sha256=sha256_file(weights), data_version="d1",
-        git_commit="abc123", evaluation_sha256="e" * 64, gates=gates, initiator="alice",
+        ledger(), signer=keys.signer(who), files=run_files(run, **{"evaluation.json": evaluation}),
+        model_version=f"jepa-tiny-v{seed}", data_version="d1", git_commit="abc123", gates=gates,
         metrics={"ef_mae": gates[0]["value"], "view_accuracy": gates[-1]["value"]},
         params={"optimization": {"lr": lr, "steps": 300}},
     )  # fmt: skip
 
 
-def release(root: Path, seed: int, **kwargs) -> str:
-    """A candidate approved by bob and packaged: it becomes production."""
-    cid = candidate(root, seed, **kwargs)
-    record_decision(Ledger(), cid, approve=True, reviewer="bob")
-    reference = pd.DataFrame({"FileName": ["a", "b"], "brightness": [40.0, 41.0]})
-    package_candidate(
-        Ledger(), cid, run_dir=root / "models" / "jepa-tiny", evaluation={}, reference=reference
+def release(root: Path, keys, seed: int, **kwargs) -> str:
+    """A candidate registered by alice, approved by bob, packaged: it becomes production."""
+    cid = candidate(root, keys, seed, **kwargs)
+    record_decision(
+        ledger(), sign_decision(ledger(), keys.signer("bob"), "approve", cid), signer=keys.signer("alice")
     )
+    package_candidate(ledger(), cid, signer=keys.signer("alice"))
     return cid
 
 
 @pytest.fixture
-def history(workspace: Path) -> dict[str, str]:
+def history(workspace: Path, keys) -> dict[str, str]:
     """v1 and v2 released (v2 production), v3 pending, v4 failed its gates."""
     return {
-        "v1": release(workspace, 1),
-        "v2": release(workspace, 2, lr=0.002),
-        "v3": candidate(workspace, 3, lr=0.003),
-        "v4": candidate(workspace, 4, gates=FAILING),
+        "v1": release(workspace, keys, 1),
+        "v2": release(workspace, keys, 2, lr=0.002),
+        "v3": candidate(workspace, keys, 3, lr=0.003),
+        "v4": candidate(workspace, keys, 4, gates=FAILING),
     }
 
 
-def test_release_list_shows_every_candidate_with_state_and_key_metrics(history, prefect_api) -> None:
+def test_release_list_and_show(history, prefect_api) -> None:
     out = run("release", "list", api=prefect_api)
     assert out.returncode == 0, out.stderr
     rows = {re.search(r"cand-\w+", line)[0]: line for line in out.stdout.splitlines() if "cand-" in line}
     assert set(rows) == set(history.values())
     expected = {"v1": "retired", "v2": "production", "v3": "pending", "v4": "gates_failed"}
     for version, state in expected.items():
-        assert state in rows[history[version]] and f"jepa-tiny-{version}" in rows[history[version]]
-    assert "0.42" in rows[history["v4"]] and "2/3" in rows[history["v4"]]
+        row = rows[history[version]]
+        assert state in row and f"jepa-tiny-{version}" in row and "alice" in row
+    assert "0.42" in rows[history["v4"]] and "2/3" in rows[history["v4"]] and "bob" in rows[history["v1"]]
 
-
-def test_release_show_diffs_params_against_production(history, prefect_api) -> None:
-    out = run("release", "show", history["v3"], api=prefect_api)
+    out = run("release", "show", history["v4"], api=prefect_api)
     assert out.returncode == 0, out.stderr
-    assert "production: jepa-tiny-v2" in out.stdout
-    assert "optimization.lr: 0.002 → 0.003" in out.stdout and "optimization.steps" not in out.stdout
+    assert "registered by alice" in out.stdout and "production: jepa-tiny-v2" in out.stdout
+    assert "view_accuracy: 0.42 (>= 0.8) — blocks until waived" in out.stdout
+    assert "optimization.lr: 0.002 → 0.001" in out.stdout and "optimization.steps" not in out.stdout
 
 
-def test_decisions_check_the_reviewer_and_need_a_waiting_run_to_approve(history, prefect_api) -> None:
+def test_decisions_are_signed_checked_and_need_a_waiting_run_to_approve(history, keys, prefect_api) -> None:
     pending = history["v3"]
-    refused = run("release", "approve", pending, "--reviewer", "alice", api=prefect_api)
-    assert refused.returncode == 1
-    assert (
-        refused.stderr.strip()
-        == "echojepa: error: reviewer alice started this run; self-approval is not allowed"
+    own = run("release", "sign", pending, "--approve", "--key", str(keys.path("alice")), api=prefect_api)
+    assert "reviewer alice registered this candidate (alice); self-approval is not allowed" in one_line_error(
+        own
     )
-    off_list = run(
-        "release", "approve", pending, "--reviewer", "mallory", api=prefect_api
-    )  # reviewers: bob, carol
-    assert off_list.returncode == 1 and "not on the allow-list" in off_list.stderr
-
-    # no retrain run waits for it: an approval would never be packaged, so it is refused; a rejection is kept
-    orphan = run("release", "approve", pending, "--reviewer", "carol", "--comment", "ok", api=prefect_api)
-    assert orphan.returncode == 1 and "cannot approve, no flow run exists for it" in orphan.stderr
-    assert Ledger().candidate(pending)["state"] == "pending"
-    out = run("release", "reject", pending, "--reviewer", "carol", "--reason", "stale", api=prefect_api)
-    assert out.returncode == 0, out.stderr
-    assert "no flow run exists for it; recorded in the ledger directly" in out.stdout
-    assert Ledger().candidate(pending)["state"] == "rejected"
-
-    again = run("release", "reject", pending, "--reviewer", "bob", "--reason", "late", api=prefect_api)
-    assert again.returncode == 1 and "already rejected by carol" in again.stderr
-    decisions = [e for e in Ledger().entries() if e["candidate_id"] == pending and e["event"] == "rejected"]
-    assert len(decisions) == 1
-
-
-def test_rollback_returns_to_the_previous_production_version(history, prefect_api) -> None:
-    out = run(
-        "release", "rollback", "--reviewer", "bob", "--reason", "EF drift in production", api=prefect_api
+    stranger = run(
+        "release", "sign", pending, "--approve", "--key", str(keys.path("mallory")), api=prefect_api
     )
+    assert "may not sign as echojepa-review" in one_line_error(stranger)
+    unsigned = run("release", "approve", f"{pending} approved by bob", api=prefect_api)
+    assert "is not a signed decision" in one_line_error(unsigned)
+
+    approval = run("release", "sign", pending, "--approve", "--key", str(keys.path("bob")), api=prefect_api)
+    assert approval.returncode == 0 and approval.stdout.startswith("echojepa-decision-v1.")
+    # no retrain run waits for it: an approval would never be packaged, so it is refused
+    orphan = run("release", "approve", approval.stdout.strip(), api=prefect_api)
+    assert "cannot approve, no flow run exists for it" in one_line_error(orphan)
+    edited = approval.stdout.strip()[:-8] + "AAAAAAA="  # any edit breaks the signature
+    assert "does not verify" in one_line_error(run("release", "approve", edited, api=prefect_api))
+    assert ledger().candidate(pending).state == "pending"
+
+    carol = ["--key", str(keys.path("carol"))]
+    text = run("release", "sign", pending, "--reject", "--reason", "stale", *carol, api=prefect_api).stdout
+    out = run("release", "reject", *carol, api=prefect_api, stdin=text)  # from stdin
     assert out.returncode == 0, out.stderr
-    assert "jepa-tiny-v2 → jepa-tiny-v1" in out.stdout
-    assert Ledger().production() == "jepa-tiny-v1"
-    again = run("release", "rollback", "--reviewer", "bob", "--reason", "again", api=prefect_api)
-    assert again.returncode == 1 and "no previous production version" in again.stderr
+    assert "reject by carol: no flow run exists for it; recorded in the ledger directly" in out.stdout
+    assert ledger().candidate(pending).state == "rejected" and ledger().candidate(pending).reviewer == "carol"
+    again = run("release", "sign", pending, "--reject", "--reason", "late", "--key", str(keys.path("bob")),
+                api=prefect_api)  # fmt: skip
+    assert "already rejected by carol" in one_line_error(again)
 
 
-def test_ledger_verify_exit_code_names_the_first_edited_line(history, prefect_api) -> None:
+def test_an_initiator_cannot_make_itself_a_reviewer(workspace: Path, keys, prefect_api) -> None:
+    """The scheduler's key holder (initiator role only) adds a reviewer key it also holds (mallory's) to
+    the signers file and approves its own candidate: every door is refused, and the hand-written line is
+    named by `ledger verify`."""
+    cid = candidate(workspace, keys, 1, who="scheduler")
+    widened = workspace / "allowed_signers.new"
+    widened.write_text(keys.signers(keys.line("mallory", "echojepa-review")))
+    scheduler, mallory = ["--key", str(keys.path("scheduler"))], ["--key", str(keys.path("mallory"))]
+    changed = run("release", "signers", "set", str(widened), *scheduler, api=prefect_api)
+    assert "may not write a signers-changed line" in one_line_error(changed)
+    signed = run("release", "sign", cid, "--approve", *mallory, api=prefect_api)
+    assert "may not sign as echojepa-review" in one_line_error(signed)
+
+    book = ledger()  # by hand: the widened version stored, an approval signed against it, chained, signed
+    version = book.signers.put(widened.read_text())
+    replay = book.verified_replay()
+    payload = {"action": "approve", "ledger": replay.genesis, "candidate_id": cid,
+               "registration": replay.candidates[cid].registration["hash"]}  # fmt: skip
+    document = make_document(keys.signer("mallory"), version, payload)
+    line = forge(book, keys, "scheduler", "echojepa-initiator", "approved", signers=version.sha256,
+                 candidate_id=cid, model_version="jepa-tiny-v1", reviewer="mallory", decision=document,
+                 comment="", reason="")  # fmt: skip
+    error = one_line_error(run("ledger", "verify", api=prefect_api))
+    assert f"line {line}: signers hash {version.sha256[:12]}" in error
+    assert "without a release-manager-signed signers-changed entry" in error
+
+
+def test_rollback_needs_a_reviewers_signature_and_a_second_person(history, keys, prefect_api) -> None:
+    bob = ["--key", str(keys.path("bob"))]
+    decision = run(
+        "release", "sign", "--rollback", "--reason", "EF drift in production", *bob, api=prefect_api
+    )
+    assert decision.returncode == 0, decision.stderr
+    alone = run("release", "rollback", decision.stdout.strip(), *bob, api=prefect_api)
+    assert "one person is not allowed" in one_line_error(alone)
+    out = run("release", "rollback", "--key", str(keys.path("alice")), api=prefect_api, stdin=decision.stdout)
+    assert out.returncode == 0, out.stderr
+    assert "jepa-tiny-v2 → jepa-tiny-v1 (decided by bob, applied by alice)" in out.stdout
+    assert ledger().production() == "jepa-tiny-v1"
+    again = run("release", "sign", "--rollback", "--reason", "again", *bob, api=prefect_api)
+    assert "no previous production version" in one_line_error(again)
+
+    path = ledger().path  # the rollback line deleted: v2 is production again by the chain alone
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:-1]))
+    error = one_line_error(run("ledger", "verify", api=prefect_api))
+    assert f"line {len(lines)}:" in error and f"line {len(lines)} deleted" in error
+
+
+def test_ledger_verify_names_the_first_edited_line(history, prefect_api) -> None:
     ok = run("ledger", "verify", api=prefect_api)
     assert ok.returncode == 0, ok.stderr
     assert "ok (" in ok.stdout and "production jepa-tiny-v2" in ok.stdout
 
     path = Path("registry/ledger.jsonl")
     lines = path.read_text().splitlines(keepends=True)
-    assert '"event":"approved"' in lines[1]
-    lines[1] = lines[1].replace('"reviewer":"bob"', '"reviewer":"eve"')  # line 2: v1's approval
+    assert '"event":"approved"' in lines[2]
+    lines[2] = lines[2].replace('"reviewer":"bob"', '"reviewer":"eve"')  # line 3: v1's approval
     path.write_text("".join(lines))
-    bad = run("ledger", "verify", api=prefect_api)
-    assert bad.returncode == 1
-    (line,) = bad.stderr.strip().splitlines()
-    assert line.startswith("echojepa: error: registry/ledger.jsonl: line 2:") and "edited" in line
+    error = one_line_error(run("ledger", "verify", api=prefect_api))
+    assert error.startswith("echojepa: error: registry/ledger.jsonl: line 3:") and "edited" in error
 
 
-def test_retrain_ends_with_one_line_naming_each_failed_gate(workspace: Path, prefect_api) -> None:
+def test_ledger_init_and_recover_a_torn_last_line(tmp_path: Path, keys, prefect_api, monkeypatch) -> None:
+    from tests.flows.conftest import write_params
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "bentoml"))  # an empty store: no heads to explain
+    write_params(root, keys.path("alice"))
+    signers = root / "allowed_signers"
+    signers.write_text(keys.signers())
+    dana = ["--key", str(keys.path("dana"))]
+    started = run("ledger", "init", "--signers", str(signers), *dana, api=prefect_api)
+    assert started.returncode == 0 and "started by dana" in started.stdout, started.stderr
+    assert "already has entries" in one_line_error(run("ledger", "init", "--signers", str(signers), *dana,
+                                                         api=prefect_api))  # fmt: skip
+    with ledger().path.open("ab") as torn:  # a kill in the middle of an append
+        torn.write(b'{"seq":2,"event":"cand')
+    assert "line 2" in one_line_error(run("ledger", "verify", api=prefect_api))
+    repaired = run("ledger", "recover", api=prefect_api)  # alice's key from release.signing_key
+    assert repaired.returncode == 0, repaired.stderr
+    assert (
+        "line 2 was a torn write (22 bytes" in repaired.stdout
+        and "recorded in line 2 by alice" in repaired.stdout
+    )
+    assert run("ledger", "verify", api=prefect_api).returncode == 0
+
+
+def test_retrain_with_failed_gates_waits_and_ends_naming_the_expiry(
+    workspace: Path, keys, prefect_api
+) -> None:
     write_evaluation(workspace, FAILING)
-    out = run("retrain", "--empty-stages", api=prefect_api)  # no DVC stage: the report above is read
-    assert out.returncode == 1
+    key = ["--key", str(keys.path("bob"))]  # this terminal's key, not release.signing_key (alice)
+    out = run("retrain", "--empty-stages", "--approval-timeout-hours", "0.0006", *key, api=prefect_api)
     last = out.stderr.strip().splitlines()[-1]
-    assert last.startswith("echojepa: error: retrain failed: candidate cand-")
-    assert last.endswith("1 gate(s) failed: view_accuracy: 0.42 < 0.8")
-    assert Ledger().candidates()[0]["state"] == "gates_failed"
+    assert out.returncode == 1 and last.startswith("echojepa: error: retrain failed: candidate cand-")
+    assert "expired" in last
+    (registered,) = ledger().candidates()
+    assert (registered.state, registered.initiator, registered.failed_gates) == (
+        "expired",
+        "bob",
+        ("view_accuracy",),
+    )

@@ -1,5 +1,6 @@
 """Building blocks of release tests: a run folder with every packaged file, a registration signed by an
-initiator, a decision signed by a reviewer and delivered by the run, a full release into the store."""
+initiator, a decision signed by a reviewer and delivered by the run, a full release into the store, and a
+line forged by hand as an adversary holding a valid key would write it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import json
 from pathlib import Path
 
 from release.decisions import record_decision, register_candidate, sign_decision
+from release.events import Role
 from release.ledger import Ledger
+from release.ledger_chain import canonical_json, entry_hash, signed_bytes, utc_now
 from release.manifest import run_files
 
 GATES = [{"name": "ef_mae", "value": 8.0, "threshold": 10.0, "passed": True}]
@@ -17,12 +20,13 @@ FAILED = [*GATES, {"name": "margin_vs_mean", "value": 0.01, "threshold": 0.1, "p
 def make_run(root: Path, seed: int) -> Path:
     """A run folder: encoder, target encoder, config, two probes, evaluation.json, reference, model card."""
     run = Path(root) / f"run{seed}"
-    (run / "probes").mkdir(parents=True, exist_ok=True)
+    for task in ("ef", "view"):  # as the probe stage serves them: probes/<task>/seed-<n>.pt
+        (run / "probes" / task).mkdir(parents=True, exist_ok=True)
     (run / "encoder.pt").write_bytes(bytes([seed]) * 64)
     (run / "target_encoder.pt").write_bytes(bytes([seed + 1]) * 64)
     (run / "config.yaml").write_text(f"seed: {seed}\n")
-    (run / "probes" / "ef.pt").write_bytes(b"ef-probe-%d" % seed)
-    (run / "probes" / "view.pt").write_bytes(b"view-probe-%d" % seed)
+    (run / "probes" / "ef" / "seed-0.pt").write_bytes(b"ef-probe-%d" % seed)
+    (run / "probes" / "view" / "seed-0.pt").write_bytes(b"view-probe-%d" % seed)
     metrics = {"test": {"ef_mae": {"mean": 8.1, "std": 0.2}, "view_acc": 0.7}, "n": 47, "note": "x"}
     (run / "evaluation.json").write_text(
         json.dumps({"metrics": metrics, "gates": GATES, "model_version": f"v{seed}"})
@@ -67,3 +71,23 @@ def release(ledger: Ledger, keys, root: Path, seed: int, *, who: str = "alice", 
     cid = register(ledger, keys, make_run(root, seed), f"v{seed}", who=who)
     decide(ledger, keys, cid, reviewer=reviewer, by=who)
     return cid, package_candidate(ledger, cid, signer=keys.signer(who))
+
+
+def forge(ledger: Ledger, keys, who: str, role: str, event: str, signers: str | None = None, **fields) -> int:
+    """Append a line signed by `who` in `role`, chained onto the ledger's head; returns its line number."""
+    entries = ledger.entries()
+    entry = {
+        "seq": len(entries) + 1,
+        "time": utc_now(),
+        "event": event,
+        **fields,
+        "signers": signers or entries[-1]["signers"],
+        "signer": who,
+        "role": role,
+        "prev": entries[-1]["hash"],
+    }
+    entry["sig"] = keys.signer(who).sign(signed_bytes(entry), Role(role))
+    entry["hash"] = entry_hash(entry)
+    with ledger.path.open("a") as fh:
+        fh.write(canonical_json(entry) + "\n")
+    return entry["seq"]

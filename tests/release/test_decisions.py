@@ -114,6 +114,20 @@ def test_failed_gates_need_a_reviewers_waiver(ledger: Ledger, run: Path, keys) -
     assert ledger.candidate(cid).state == CandidateState.APPROVED and ledger.verify().ok
 
 
+def test_a_candidate_waiting_for_a_waiver_can_be_rejected_or_expire(ledger: Ledger, run: Path, keys) -> None:
+    """Its run waits for a waiver: a reviewer may end that wait by rejecting, and the window by expiring."""
+    rejected = register(ledger, keys, run, "v1", gates=FAILED)
+    with pytest.raises(DecisionError, match="self-approval"):
+        sign_decision(ledger, keys.signer("alice"), "reject", rejected, reason="mine")
+    decide(ledger, keys, rejected, "reject", reason="fails the margin gate")
+    assert ledger.candidate(rejected).state == CandidateState.REJECTED
+    with pytest.raises(DecisionError, match="is rejected"):
+        sign_decision(ledger, keys.signer("carol"), "waive", rejected, gates=["margin_vs_mean"], reason="x")
+    expired = register(ledger, keys, make_run(run.parent, 2), "v2", gates=FAILED)
+    record_expiry(ledger, expired, 60.0, signer=keys.signer("alice"))
+    assert ledger.candidate(expired).state == CandidateState.EXPIRED and ledger.verify().ok
+
+
 def test_an_initiators_own_waiver_mark_does_not_unblock(ledger: Ledger, run: Path, keys) -> None:
     """Gate rows the initiator marked `waived` (today's --waive-gate) still block: a waiver is a decision."""
     marked = [*GATES, {**FAILED[1], "advisory": True, "waived": {"by": "alice", "reason": "trust me"}}]

@@ -12,29 +12,9 @@ from release.decision_docs import make_document
 from release.decisions import DecisionError, sign_decision, verified_candidate
 from release.events import LINE_ROLES, Event, Role
 from release.ledger import Ledger
-from release.ledger_chain import canonical_json, entry_hash, signed_bytes, utc_now
+from release.ledger_chain import canonical_json, entry_hash, signed_bytes
 from release.signing import AllowedSigners
-from tests.release.releases import FAILED, decide, make_run, register
-
-
-def forge(ledger: Ledger, keys, who: str, role: str, event: str, signers: str | None = None, **fields) -> int:
-    """Append a line signed by `who` in `role`, chained onto the ledger's head; returns its line number."""
-    entries = ledger.entries()
-    entry = {
-        "seq": len(entries) + 1,
-        "time": utc_now(),
-        "event": event,
-        **fields,
-        "signers": signers or entries[-1]["signers"],
-        "signer": who,
-        "role": role,
-        "prev": entries[-1]["hash"],
-    }
-    entry["sig"] = keys.signer(who).sign(signed_bytes(entry), Role(role))
-    entry["hash"] = entry_hash(entry)
-    with ledger.path.open("a") as fh:
-        fh.write(canonical_json(entry) + "\n")
-    return entry["seq"]
+from tests.release.releases import FAILED, decide, forge, make_run, register
 
 
 @pytest.fixture

@@ -19,18 +19,20 @@ def test_freeze_copies_and_hashes_every_file(tmp_path: Path) -> None:
         "encoder.pt",
         "evaluation.json",
         "model_card.html",
-        "probes/ef.pt",
-        "probes/view.pt",
+        "probes/ef/seed-0.pt",
+        "probes/view/seed-0.pt",
         "reference.parquet",
         "target_encoder.pt",
     ]
     manifest = freeze_candidate(tmp_path / "candidates", "cand-1", files)
     assert manifest == {name: sha256_file(path) for name, path in files.items()}
     frozen = tmp_path / "candidates" / "cand-1"
-    assert (frozen / "probes" / "ef.pt").read_bytes() == b"ef-probe-3"
+    assert (frozen / "probes" / "ef" / "seed-0.pt").read_bytes() == b"ef-probe-3"
     assert not (tmp_path / "candidates" / ".cand-1.tmp").exists()
     check_tree(frozen, manifest, "frozen")
-    (run / "probes" / "ef.pt").write_bytes(b"retrained during the wait")  # the run folder moves on ...
+    (run / "probes" / "ef" / "seed-0.pt").write_bytes(
+        b"retrained during the wait"
+    )  # the run folder moves on ...
     check_tree(frozen, manifest, "frozen")  # ... the frozen copy does not
     with pytest.raises(ManifestError, match="already exists"):
         freeze_candidate(tmp_path / "candidates", "cand-1", files)
@@ -39,25 +41,26 @@ def test_freeze_copies_and_hashes_every_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "why"),
     [
-        ("edit", "probes/ef.pt differs from the registered manifest"),
-        ("remove", "probes/ef.pt is missing"),
-        ("add", "probes/extra.pt is not in the registered manifest"),
-        ("symlink", "probes/ef.pt is missing"),
+        ("edit", "probes/ef/seed-0.pt differs from the registered manifest"),
+        ("remove", "probes/ef/seed-0.pt is missing"),
+        ("add", "probes/ef/seed-9.pt is not in the registered manifest"),
+        ("symlink", "probes/ef/seed-0.pt is missing"),
     ],
 )
 def test_check_tree_names_the_file(tmp_path: Path, change: str, why: str) -> None:
     manifest = freeze_candidate(tmp_path / "c", "cand-1", files_of(make_run(tmp_path, 1)))
-    probe = tmp_path / "c" / "cand-1" / "probes" / "ef.pt"
+    probe = tmp_path / "c" / "cand-1" / "probes" / "ef" / "seed-0.pt"
     probe.chmod(0o644)
     if change == "edit":
         probe.write_bytes(b"other head")
     elif change == "remove":
         probe.unlink()
     elif change == "add":
-        (probe.parent / "extra.pt").write_bytes(b"x")
+        (probe.parent / "seed-9.pt").write_bytes(b"x")
     else:
         probe.unlink()
-        probe.symlink_to(tmp_path / "run1" / "probes" / "ef.pt")  # same bytes, but outside the folder
+        outside = tmp_path / "run1" / "probes" / "ef" / "seed-0.pt"
+        probe.symlink_to(outside)  # same bytes, but outside the folder
     with pytest.raises(ManifestError, match=f"cand-1: {why}"):
         check_tree(tmp_path / "c" / "cand-1", manifest, "cand-1")
 

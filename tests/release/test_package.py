@@ -85,17 +85,19 @@ def test_a_probe_changed_after_registration_is_refused(
 
     run = make_run(tmp_path, 1)
     cid = register(ledger, keys, run, "v1")
-    (run / "probes" / "ef.pt").write_bytes(b"a `dvc repro probe` during the wait")  # not what is packaged
-    frozen = ledger.candidates_dir / cid / "probes" / "view.pt"
+    (run / "probes" / "ef" / "seed-0.pt").write_bytes(
+        b"a `dvc repro probe` during the wait"
+    )  # not what is packaged
+    frozen = ledger.candidates_dir / cid / "probes" / "view" / "seed-0.pt"
     frozen.chmod(0o644)
     frozen.write_bytes(b"edited in the registry")
     decide(ledger, keys, cid)
-    with pytest.raises(PackageError, match=f"frozen files of {cid}: probes/view.pt differs"):
+    with pytest.raises(PackageError, match=f"frozen files of {cid}: probes/view/seed-0.pt differs"):
         package_candidate(ledger, cid, signer=keys.signer("alice"))
     assert bentoml.models.list() == [] and ledger.candidate(cid).state == CandidateState.APPROVED
     frozen.write_bytes(b"view-probe-1")  # restored: the reviewed bytes, not the run folder's, are packaged
     tag = package_candidate(ledger, cid, signer=keys.signer("alice"))
-    assert Path(bentoml.models.get(tag).path_of("probes/ef.pt")).read_bytes() == b"ef-probe-1"
+    assert Path(bentoml.models.get(tag).path_of("probes/ef/seed-0.pt")).read_bytes() == b"ef-probe-1"
 
 
 def _package(ledger_path: str, witness: str, key: str, cid: str) -> None:
@@ -113,7 +115,7 @@ def test_two_candidates_from_one_run_folder_package_their_own_files(
     run = make_run(tmp_path, 1)
     first = register(ledger, keys, run, "v1")
     make_run(tmp_path, 1)  # the second run writes the same folder ...
-    (run / "probes" / "ef.pt").write_bytes(b"second run's probe")
+    (run / "probes" / "ef" / "seed-0.pt").write_bytes(b"second run's probe")
     second = register(ledger, keys, run, "v2", who="bob")
     decide(ledger, keys, first, reviewer="carol")
     decide(ledger, keys, second, reviewer="alice", by="bob")
@@ -128,7 +130,7 @@ def test_two_candidates_from_one_run_folder_package_their_own_files(
         proc.join(60)
         assert proc.exitcode == 0
     probes = {
-        m.info.metadata["candidate_id"]: Path(m.path_of("probes/ef.pt")).read_bytes()
+        m.info.metadata["candidate_id"]: Path(m.path_of("probes/ef/seed-0.pt")).read_bytes()
         for m in bentoml.models.list()
     }
     assert probes == {first: b"ef-probe-1", second: b"second run's probe"} and ledger.verify().ok

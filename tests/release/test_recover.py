@@ -23,7 +23,7 @@ from release.witness import FileWitness
 from tests.release.releases import decide, make_run
 from tests.release.test_durable import documented_points
 
-FILES = ("encoder.pt", "evaluation.json", "probes/ef.pt")
+FILES = ("encoder.pt", "evaluation.json", "probes/ef/seed-0.pt")
 POINTS = len(FILES) + len(documented_points()) - 1  # candidate-file once per file
 
 
@@ -50,7 +50,7 @@ def _release(ledger: Ledger, keys, run: Path) -> None:
         model_version="v1",
         data_version="d1",
         git_commit="c0ffee",
-        gates=[{"name": "ef_mae", "passed": True}],
+        gates=[{"name": "ef_mae", "value": 8.0, "threshold": 10.0, "passed": True}],
         metrics={},
         params={},
     )

@@ -25,23 +25,23 @@ def test_the_released_folder_verifies(ledger: Ledger, released) -> None:
     tag, folder = released
     model = verify_model_dir(folder, ledger)
     assert (model.tag, model.model_version, model.registrant, model.reviewer) == (tag, "v2", "bob", "carol")
-    assert "probes/ef.pt" in model.manifest and "model.yaml" not in model.manifest
+    assert "probes/ef/seed-0.pt" in model.manifest and "model.yaml" not in model.manifest
 
 
 @pytest.mark.parametrize(
     ("change", "why"),
     [
-        ("edit", "probes/ef.pt differs from the registered manifest"),
-        ("add", "probes/extra.pt is not in the registered manifest"),
+        ("edit", "probes/ef/seed-0.pt differs from the registered manifest"),
+        ("add", "probes/ef/seed-9.pt is not in the registered manifest"),
         ("remove", "config.yaml is missing"),
     ],
 )
 def test_a_changed_file_in_the_store_is_refused(ledger: Ledger, released, change: str, why: str) -> None:
     tag, folder = released
     if change == "edit":
-        (folder / "probes" / "ef.pt").write_bytes(b"swapped head")
+        (folder / "probes" / "ef" / "seed-0.pt").write_bytes(b"swapped head")
     elif change == "add":
-        (folder / "probes" / "extra.pt").write_bytes(b"an extra head the service might load")
+        (folder / "probes" / "ef" / "seed-9.pt").write_bytes(b"an extra head the service might load")
     else:
         (folder / "config.yaml").unlink()
     with pytest.raises(ModelVerificationError, match=f"model {tag}: {why}.*; refusing to serve it"):

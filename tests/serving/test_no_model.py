@@ -19,7 +19,7 @@ def empty_server(packaged_model: PackagedModel, tmp_path_factory: pytest.TempPat
     params = write_params(
         root / "params.yaml",
         base=packaged_model.params,
-        release={"ledger": str(root / "registry" / "ledger.jsonl")},
+        release={"ledger": str(root / "registry" / "ledger.jsonl"), "witness_dir": str(root / "witness")},
         serving={"production_log": str(root / "production"), "reload_seconds": 1, "feast_push": "off"},
     )
     running = start_server(
@@ -42,12 +42,10 @@ def test_starts_without_a_model_and_says_how_to_release_one(empty_server: Server
 
 def test_a_model_released_later_is_served_without_restart(empty_server: Server, packaged_model) -> None:
     import pandas as pd
-    import yaml
 
-    params = yaml.safe_load(empty_server.params.read_text())
     home = empty_server.params.parent / "bentoml"
     reference = pd.DataFrame({"ef": [50.0]})
-    release_run(params["release"]["ledger"], home, packaged_model.run_dir, "v-late", reference)
+    release_run(empty_server.params, home, packaged_model.run_dir, "v-late", reference)
     ready = wait_for(empty_server.url, "/readyz", 200, timeout=60, process=empty_server.process)
     assert ready.json()["model_version"] == "v-late"
     status, body = curl(empty_server, "/predict", "-F", f"video=@{packaged_model.clean[0]}")

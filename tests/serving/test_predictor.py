@@ -93,14 +93,19 @@ def test_files_changed_after_release_are_not_served(packaged_model: PackagedMode
     import bentoml
     import pandas as pd
 
-    ledger, home = tmp_path / "ledger.jsonl", tmp_path / "bentoml"
-    tag = release_run(ledger, home, packaged_model.run_dir, "v-tampered", pd.DataFrame({"ef": [50.0]}))
-    params = write_params(tmp_path / "p.yaml", base=packaged_model.params, release={"ledger": str(ledger)})
+    params = write_params(
+        tmp_path / "p.yaml", base=packaged_model.params,
+        release={"ledger": str(tmp_path / "registry" / "ledger.jsonl"), "witness_dir": str(tmp_path / "w")},
+    )  # fmt: skip
+    home = tmp_path / "bentoml"
+    tag = release_run(params, home, packaged_model.run_dir, "v-tampered", pd.DataFrame({"ef": [50.0]}))
     with bento_store(home):
         assert Predictor.from_production(params).model_version == "v-tampered"
         probe = Path(bentoml.models.get(tag).path) / "probes" / "ef" / "seed-0.pt"
         probe.write_bytes(probe.read_bytes() + b"\0")
-        with pytest.raises(ModelUnavailable, match=r"differ from the released ones \(probes/ef/seed-0.pt\)"):
+        with pytest.raises(
+            ModelUnavailable, match=r"probes/ef/seed-0.pt differs from the registered manifest"
+        ):
             Predictor.from_production(params)
 
 
