@@ -102,9 +102,7 @@ class Params(BaseModel):
         return path
 
 
-def load_params(
-    path: str | Path = PARAMS_FILE, overrides: Mapping[str, Any] | Iterable[str] = ()
-) -> Params:
+def load_params(path: str | Path = PARAMS_FILE, overrides: Mapping[str, Any] | Iterable[str] = ()) -> Params:
     """params.yaml (or another file of the same shape) with `--set` style overrides applied.
 
     Args:
