@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from config.layout import RunLayout
-from evaluation.gates import GateCounts, rows
+from evaluation.gates import GateCounts, GateResult, rows
 from evaluation.probe_protocol import HEADLINE
 from evaluation.results import measured, render, value_of
 
@@ -130,8 +130,12 @@ def results_rows(layout: RunLayout) -> list[tuple[str, str]]:
 def gates_line(evaluation: dict) -> str:
     """The gate counts and each failed gate with its value, threshold and whether it blocks."""
     gates = rows(evaluation.get("gates", []))
-    failed = [f"{g.failure()} ({g.label})" for g in gates if not g.passed]
+    failed = [f"{g.failure()} ({g.label if g.measured else _stops(g)})" for g in gates if not g.passed]
     return str(GateCounts.of(gates)) + (f"; failed: {', '.join(failed)}" if failed else "")
+
+
+def _stops(gate: GateResult) -> str:
+    return "advisory" if gate.advisory else "blocks"
 
 
 def where_to_look(layout: RunLayout, demo: DemoLayout) -> list[str]:

@@ -45,6 +45,10 @@ class GateResult:
     waived: Waiver | None = None
     note: str = ""
 
+    def __post_init__(self) -> None:
+        if self.passed and not measured(self.value):
+            raise ValueError(f"gate {self.name}: a metric that was not measured cannot pass")
+
     @property
     def measured(self) -> bool:
         return measured(self.value)
@@ -215,28 +219,6 @@ def check_gates(report: Report, gates: GatesConfig, production: Report | None) -
 def rows(results: Sequence[GateResult | dict]) -> list[GateResult]:
     """Gate results from evaluation.json / ledger rows or GateResults."""
     return [r if isinstance(r, GateResult) else GateResult.from_json(r) for r in results]
-
-
-def check_waiver(names: Sequence[str], reason: str) -> None:
-    """ValueError (one line) for a waiver naming an unknown gate or giving no reason."""
-    unknown = sorted(set(names) - set(GATE_NAMES))
-    if unknown:
-        raise ValueError(f"cannot waive unknown gate(s) {', '.join(unknown)}; gates: {', '.join(GATE_NAMES)}")
-    if not (reason or "").strip():
-        raise ValueError("a gate waiver needs a reason (--waiver-reason)")
-
-
-def waive(
-    results: Sequence[GateResult | dict], names: Sequence[str], reason: str, by: str
-) -> list[GateResult]:
-    """The results with `names` marked advisory and waived by `by` (the run's initiator waives, a different
-    reviewer still has to approve). ValueError for an unknown name or an empty reason."""
-    results = rows(results)
-    if not names:
-        return results
-    check_waiver(names, reason)
-    waiver = Waiver(by, reason.strip())
-    return [replace(r, advisory=True, waived=waiver) if r.name in names else r for r in results]
 
 
 def failed_gates(results: Sequence[GateResult | dict]) -> list[str]:

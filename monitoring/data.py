@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from release.config import ReleaseConfig
+
 REFERENCE_FILE = "reference.parquet"
 EVALUATION_FILE = "evaluation.json"
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([hd])$")  # "36h", "7d": before --until
@@ -61,14 +63,15 @@ def packaged_ef_mae(model_dir: Path) -> float | None:
     return float(value) if measured(value) else None
 
 
-def production_reference(ledger_path: Path) -> Reference:
-    """The reference packaged with the production model of the release ledger at `ledger_path`."""
-    from release.ledger import Ledger
+def production_reference(release: ReleaseConfig) -> Reference:
+    """The reference packaged with the production model of params.yaml's release ledger, read through its
+    witnesses (a cut-off tail of the ledger is noticed, as serving notices it)."""
+    from release.ledger import open_ledger
     from release.package import PackageError, production_model
 
-    ledger_path = Path(ledger_path)
+    ledger_path = Path(release.ledger)
     try:
-        model = production_model(Ledger(ledger_path))
+        model = production_model(open_ledger(release))
     except PackageError as exc:
         raise MonitoringError(str(exc)) from None
     if model is None:

@@ -155,9 +155,7 @@ def run_monitoring(
         InsufficientWindow: fewer rows than monitoring.min_window (nothing is claimed).
     """
     config = params.monitoring
-    reference = (
-        read_reference(reference_path) if reference_path else production_reference(params.release.ledger)
-    )
+    reference = read_reference(reference_path) if reference_path else production_reference(params.release)
     log_root = Path(log_root or params.serving.production_log)
     rows, start, end = _window(current, since, until, config, log_root)
     where = ", ".join(map(str, current)) if current else str(log_root)

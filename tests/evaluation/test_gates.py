@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from config.params import ConfigError, load_params
 from evaluation.config import EvaluationConfig, GatesConfig
-from evaluation.gates import GATE_NAMES, GateCounts, GateResult, check_gates, failed_gates, waive
+from evaluation.gates import GATE_NAMES, GateCounts, GateResult, check_gates, failed_gates
 from evaluation.results import NotMeasured
 from tests.packaged import REPO
 
@@ -195,22 +195,6 @@ def test_advisory_gates_are_reported_but_do_not_block() -> None:
     assert failed_gates(strict) == ["ef_mae_margin_over_random_init: 0 < 0.05"]
     with pytest.raises(ValidationError, match="unknown gate"):
         GatesConfig.model_validate(PARAMS.gates.model_dump() | {"advisory": ("ef_mae_margn",)})
-
-
-def test_a_waiver_is_recorded_on_the_gate_and_stops_it_blocking() -> None:
-    gates = check_gates(_report(ef_mae=9.0, random_init=9.0, mean_predictor=12.0), PARAMS.gates, None)
-    waived = waive(gates, ["ef_mae_margin_over_random_init"], "tiny CPU preset, see issue 3", by="alice")
-    row = _by_name(waived)["ef_mae_margin_over_random_init"]
-    assert row.passed is False and row.to_json()["waived"] == {
-        "by": "alice",
-        "reason": "tiny CPU preset, see issue 3",
-    }
-    assert row.label == "fail (WAIVED by alice: tiny CPU preset, see issue 3)"
-    assert failed_gates(waived) == [] and failed_gates(gates) != []  # the input rows are not changed
-    with pytest.raises(ValueError, match="needs a reason"):
-        waive(gates, ["ef_mae"], " ", by="alice")
-    with pytest.raises(ValueError, match="unknown gate"):
-        waive(gates, ["ef_mea"], "typo", by="alice")
 
 
 def test_every_gate_needs_a_policy_for_when_it_cannot_be_measured() -> None:

@@ -72,6 +72,7 @@ def fresh_copy(dest: Path) -> Path:
     params = yaml.safe_load((dest / "params.yaml").read_text())
     for section, values in MINIATURE.items():
         params[section].update(values)
+    params["release"]["witness_dir"] = str(dest.parent / "witness")  # outside the copy, as it must be
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     return dest
@@ -186,33 +187,45 @@ def _serve_readyz(repo: Path) -> dict:
         stop_server(server)
 
 
+def _released(repo: Path):
+    """The copy's release settings with an absolute ledger path (the test runs elsewhere)."""
+    from config.params import load_params
+
+    release = load_params(repo / "params.yaml").release
+    return release.model_copy(update={"ledger": repo / release.ledger})
+
+
 def _release(repo: Path) -> str:
     """Register the pipeline's candidate with exactly the files the retrain flow registers, waive its
-    failed gates and approve it as a second principal, package it; returns the BentoML tag."""
+    blocking gates and approve it as a second principal, package it; returns the BentoML tag."""
     from release.decisions import record_decision, register_candidate, sign_decision, start_ledger
-    from release.ledger import Ledger
+    from release.ledger import open_ledger
     from release.manifest import run_files
     from release.package import package_candidate
-    from tests.packaged import _test_keys, bento_store
+    from tests.packaged import bento_store, signing_keys
 
     run, reports = repo / "models/jepa-tiny", repo / "reports"
     evaluation = json.loads((reports / "evaluation.json").read_text())
-    ledger, keys = Ledger(repo / "registry/ledger.jsonl"), _test_keys(repo.parent / "keys")
-    start_ledger(ledger, keys["dana"], (repo.parent / "keys" / "allowed_signers").read_text())
+    keys = signing_keys(repo.parent / "keys")
     extra = {"evaluation.json": reports / "evaluation.json", "reference.parquet": run / "reference.parquet",
              "model_card.html": reports / "model_card.html"}  # fmt: skip
-    candidate = register_candidate(
-        ledger, signer=keys["alice"], files=run_files(run, **extra),
-        model_version=evaluation["model_version"], data_version=evaluation["data_version"], git_commit="test",
-        gates=evaluation["gates"],
-        metrics=evaluation["metrics"], params={},
-    )  # fmt: skip
-    failed = [g["name"] for g in evaluation["gates"] if g["blocks"]]  # a 4-step model fails some
-    if failed:
-        waiver = sign_decision(ledger, keys["bob"], "waive", candidate, reason="pipeline test", gates=failed)
-        record_decision(ledger, waiver, signer=keys["alice"])
-    record_decision(ledger, sign_decision(ledger, keys["bob"], "approve", candidate), signer=keys["alice"])
-    with bento_store(repo / "models/bentoml"):
+    with bento_store(repo / "models/bentoml"):  # every append checks this store's heads
+        ledger = open_ledger(_released(repo))
+        start_ledger(ledger, keys["dana"], (repo.parent / "keys" / "allowed_signers").read_text())
+        candidate = register_candidate(
+            ledger, signer=keys["alice"], files=run_files(run, **extra),
+            model_version=evaluation["model_version"], data_version=evaluation["data_version"],
+            git_commit="test", gates=evaluation["gates"], metrics=evaluation["metrics"], params={},
+        )  # fmt: skip
+        blocking = [g["name"] for g in evaluation["gates"] if g["blocks"]]  # a 4-step model fails some
+        if blocking:
+            waiver = sign_decision(
+                ledger, keys["bob"], "waive", candidate, reason="pipeline test", gates=blocking
+            )
+            record_decision(ledger, waiver, signer=keys["alice"])
+        record_decision(
+            ledger, sign_decision(ledger, keys["bob"], "approve", candidate), signer=keys["alice"]
+        )
         return package_candidate(ledger, candidate, signer=keys["alice"])
 
 
@@ -231,7 +244,7 @@ def test_gated_probes_are_packaged_and_served_byte_for_byte(reproduced: tuple[Pa
 
         packaged_dir = Path(bentoml.models.get(tag).path)
         packaged = {n: sha256_file(packaged_dir / "probes" / n) for n in gated}
-        reference = production_reference(repo / "registry/ledger.jsonl")
+        reference = production_reference(_released(repo))
     assert packaged == gated
     ready = _serve_readyz(repo)
     assert ready["probes"] == gated  # the bytes the service loaded are the bytes that were gated

@@ -19,6 +19,7 @@ from monitoring.data import (
 )
 from monitoring.run import run_monitoring
 from monitoring.synthetic import synthetic_log, write_production_log
+from tests.configs import section
 from tests.monitoring.conftest import CLEAN_DAY, DEGRADED_DAY, window_rows
 from ultrasound.quality import METRICS
 
@@ -63,7 +64,7 @@ def test_missing_reference_and_missing_production_model_are_one_line_errors(tmp_
     with pytest.raises(MonitoringError, match=r"reference .*nope.parquet not found"):
         read_reference(tmp_path / "nope.parquet")
     with pytest.raises(MonitoringError) as caught:
-        production_reference(tmp_path / "ledger.jsonl")
+        production_reference(section("release", ledger=tmp_path / "ledger.jsonl", witness_dir=tmp_path / "w"))
     assert "no production model" in str(caught.value) and "\n" not in str(caught.value)
 
 
