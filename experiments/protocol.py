@@ -125,6 +125,8 @@ def measure(
         out |= {"robustness": ef, "pediatric": ef}
     else:
         names = table.FileName[ef.test_rows].tolist()
+        # per TEST video, the served ensemble's EF: the paired bootstrap CIs of the claims draw from these
+        out["ef_test"] = {"FileName": names, "true": ef.true.tolist(), "predicted": ef.served.tolist()}
         out["robustness"] = robustness_report(
             encoder, config, adult.cache_dir, names, ef.true, ef.ensemble, ef.metrics["mae"],
             params.evaluate, clips, on_progress,

@@ -5,6 +5,7 @@ reuse on a re-run, and the claims' verdicts."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -76,8 +77,12 @@ def test_report_puts_the_paper_beside_ours(table_run: dict) -> None:
     for row in ("JEPA (latent prediction)", "VideoMAE (pixel reconstruction)", "Supervised from scratch",
                 "Random-init frozen encoder", "EchoJEPA-L (paper) | 5.76", "EchoMAE-L"):  # fmt: skip
         assert row in text
-    claim_rows = [line for line in text.splitlines() if line.endswith(("| yes |", "| no |", "| n/a |"))]
+    verdict = re.compile(r"\| (yes|no|n/a|not testable — [^|]+) \|$")
+    claim_rows = [line for line in text.splitlines() if verdict.search(line)]
     assert len(claim_rows) == 7
+    # two probe seeds and per-video TEST predictions: the EF claims carry their paired 95 % CI
+    ef_claim = next(line for line in claim_rows if line.startswith("| JEPA has lower EF MAE"))
+    assert "95 % CI" in ef_claim and ef_claim.endswith(("| yes |", "| no |"))
     assert (report / "seed_table.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     saved = json.loads((report / "results.json").read_text())
     assert saved["methods"]["jepa"]["ef_mae"] == table_run["results"]["methods"]["jepa"]["ef_mae"]
@@ -119,10 +124,22 @@ def test_unusable_labels_fail_before_any_training(table_run: dict, tmp_path: Pat
         run_seed_table("tiny", **kwargs)
 
 
+def _predictions(errors: np.ndarray) -> dict:
+    return {"FileName": [f"v{i}" for i in range(len(errors))], "true": [50.0] * len(errors),
+            "predicted": (50.0 + errors).tolist()}  # fmt: skip
+
+
 def test_claims_are_judged_on_the_numbers() -> None:
-    def method(ef: float, std: float, view1: float, rob: float, zs: float, pt: float) -> dict:
+    """EF claims: reproduced only when the paired bootstrap CI over TEST videos excludes zero; claims with a
+    spread over seeds only are not testable; one probe seed is never enough."""
+    rng = np.random.default_rng(0)
+
+    def method(
+        ef: float, std: float, view1: float, rob: float, zs: float, pt: float, noise: float = 1.0
+    ) -> dict:
+        errors = np.abs(rng.normal(0, ef * 1.25, 60)) * noise  # mean |N(0, σ)| = 0.8 σ
         return {
-            "ef_mae": {"mean": ef, "std": std},
+            "ef_mae": {"mean": ef, "std": std}, "ef_test": _predictions(errors),
             "view_accuracy": {"0.01": {"mean": view1, "std": 0.01}},
             "robustness": {"mean_increase": rob},
             "pediatric": {"zero_shot_ef_mae": {"mean": zs, "std": 0.1},
@@ -132,18 +149,37 @@ def test_claims_are_judged_on_the_numbers() -> None:
     good = {
         "jepa": method(5.0, 0.1, 0.6, 0.02, 6.0, 5.0),
         "videomae": method(8.0, 0.2, 0.2, 0.01, 7.0, 7.0),
-        "supervised": method(4.5, 0.1, 0.2, 0.17, 5.0, 4.5),
+        "supervised": method(3.0, 0.1, 0.2, 0.17, 5.0, 4.5),
         "random_init": method(9.0, 0.1, 0.2, 0.5, 9, 9),
     }
-    verdicts = [row[3] for row in claims(good)]
-    assert verdicts == ["yes", "yes", "yes", "yes", "yes", "yes", "yes"]
-    # JEPA within the seeds' spread of VideoMAE: not separable, so not reproduced; 10 % over random: no
+    verdicts = {row[0][:20]: row[3] for row in claims(good, seeds=3)}
+    assert verdicts["JEPA has lower EF MA"] == "yes" and verdicts["JEPA pretraining bea"] == "yes"
+    assert verdicts["A supervised model b"] == "yes"
+    for claim in (
+        "JEPA is more label-e",
+        "JEPA degrades less u",
+        "JEPA transfers bette",
+        "A pediatric-trained ",
+    ):
+        assert verdicts[claim] == "not testable — no CI over TEST videos"
+    ours = next(row[2] for row in claims(good, seeds=3) if row[0].startswith("JEPA has lower EF MAE"))
+    assert "MAE difference" in ours and "95 % CI, 60 videos" in ours
+    # the same errors for JEPA and VideoMAE up to noise: the CI holds zero, not reproduced
     close = good | {
-        "jepa": method(7.9, 0.3, 0.6, 0.02, 6.0, 5.0),
-        "random_init": method(8.7, 0.1, 0.2, 0.5, 9, 9),
+        "videomae": good["jepa"]
+        | {
+            "ef_test": _predictions(
+                np.asarray(good["jepa"]["ef_test"]["predicted"]) - 50 + rng.normal(0, 0.3, 60)
+            )
+        }
     }
-    verdicts = dict((row[0][:20], row[3]) for row in claims(close))
-    assert verdicts["JEPA has lower EF MA"] == "no" and verdicts["JEPA pretraining bea"] == "no"
+    assert {row[0][:20]: row[3] for row in claims(close, seeds=3)}["JEPA has lower EF MA"] == "no"
+    # one probe seed: nothing is called reproduced, however large the gap
+    single = {row[3] for row in claims(good, seeds=1)}
+    assert single == {"not testable — 1 probe seed(s), 2 needed"}
+    # numbers without per-video predictions (an old results.json): not testable
+    bare = {k: {key: v for key, v in m.items() if key != "ef_test"} for k, m in good.items()}
+    assert claims(bare, seeds=3)[0][3] == "not testable — no per-video TEST predictions (no CI)"
 
 
 def test_patient_folds_keep_patients_together() -> None:
@@ -193,9 +229,9 @@ def test_report_says_why_a_column_was_not_measured(tmp_path: Path) -> None:
     jepa_row = next(line for line in table.splitlines() if line.startswith("| JEPA (latent"))
     assert jepa_row.count("n/a — fewer than two views (A4C)") == 3 and "| +10.0% |" in jepa_row
     assert "n/a — no pediatric dataset given / n/a — no pediatric dataset given" in jepa_row
-    verdicts = {row[0][:20]: row[3] for row in claims(results["methods"])}
+    verdicts = {row[0][:20]: row[3] for row in claims(results["methods"], seeds=1)}
     assert verdicts["JEPA is more label-e"] == "n/a" and verdicts["JEPA transfers bette"] == "n/a"
-    assert verdicts["JEPA has lower EF MA"] == "yes"
+    assert verdicts["JEPA has lower EF MA"] == "not testable — 1 probe seed(s), 2 needed"
     assert "| VideoMAE (pixel reconstruction) | n/a |" in table  # its robustness row
     assert (tmp_path / "seed_table.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
