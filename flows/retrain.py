@@ -46,6 +46,7 @@ from flows.retrain_tasks import (
 )
 from release.events import CandidateState
 from release.ledger import open_ledger
+from serving.config import ServingSettings
 
 __all__ = [
     "RESULTS",
@@ -125,7 +126,8 @@ def retrain(
         description=approval_form_text(candidate_id, report, who), logger=logger,
     )  # fmt: skip
     decision_artifact(candidate_id, verdict)
-    return _outcome(candidate_id, verdict, failed) or _released(candidate_id, verdict, settings)
+    serving = ServingSettings.from_params(config, params)  # the load smoke test before promotion
+    return _outcome(candidate_id, verdict, failed) or _released(candidate_id, verdict, settings, serving)
 
 
 def _outcome(candidate_id: str, verdict: Verdict, failed: list[str]):
@@ -142,8 +144,8 @@ def _outcome(candidate_id: str, verdict: Verdict, failed: list[str]):
     return None
 
 
-def _released(candidate_id: str, verdict: Verdict, settings) -> dict:
-    tag = package(candidate_id, settings)
+def _released(candidate_id: str, verdict: Verdict, settings, serving: ServingSettings) -> dict:
+    tag = package(candidate_id, settings, serving)
     return {"candidate_id": candidate_id, "tag": tag, "approved_by": verdict.reviewer}
 
 

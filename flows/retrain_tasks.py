@@ -24,6 +24,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from config.layout import RunLayout
 from release.config import ReleaseConfig
+from serving.config import ServingSettings
 
 TRANSIENT = ("Unable to acquire lock", "unreachable", "Connection", "Timeout", "timed out")
 
@@ -196,15 +197,20 @@ def open_approval_window() -> float:
 
 
 @task(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_transient)
-def package(candidate_id: str, settings: ReleaseConfig) -> str:
+def package(candidate_id: str, settings: ReleaseConfig, serving: ServingSettings) -> str:
     """Package the approved candidate from its frozen files (refused, naming the file, when one differs from
-    the registered manifest), make it production and, when release.export_s3_url is set, export it."""
+    the registered manifest, or when the service could not load them: serving.smoke), make it production
+    and, when release.export_s3_url is set, export it."""
     from flows.identity import signer_for
     from release.ledger import open_ledger
     from release.package import export_model, package_candidate
+    from serving.smoke import servable_check
 
     ledger = open_ledger(settings)
-    tag = package_candidate(ledger, candidate_id, signer=signer_for(settings), model_name=settings.model_name)
+    tag = package_candidate(
+        ledger, candidate_id, signer=signer_for(settings), model_name=settings.model_name,
+        check=servable_check(serving),
+    )  # fmt: skip
     exported = f"; exported to {export_model(tag, settings.export_s3_url)}" if settings.export_s3_url else ""
     create_markdown_artifact(
         markdown=f"### released `{tag}`\nproduction version: **{ledger.production()}**{exported}",

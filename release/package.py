@@ -3,7 +3,8 @@
 Order of `package_candidate` (one exclusive ledger lock around steps 2-5, so the head cannot move):
 1. the ledger must verify and the candidate must be approved, not yet packaged (DecisionError otherwise);
    its frozen files (`registry/candidates/<id>/`) must match the registered manifest exactly
-   (PackageError naming the first file that is missing, extra or different);
+   (PackageError naming the first file that is missing, extra or different) and pass the caller's load
+   smoke test (the retrain flow's: the service loads them and runs a batch);
 2. `packaged` (bento tag + the manifest) and `promoted` are staged: signed, replayed, their hashes fixed;
 3. write point `model-store`: the model is created from the frozen files (re-hashed inside the store
    before it is saved), `metadata.ledger_head` = the hash of the staged `promoted` line and
@@ -24,6 +25,7 @@ import json
 import math
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +77,18 @@ def flat_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
 
 
 def package_candidate(
-    ledger: Ledger, candidate_id: str, *, signer: Signer, model_name: str = "echojepa"
+    ledger: Ledger,
+    candidate_id: str,
+    *,
+    signer: Signer,
+    model_name: str = "echojepa",
+    check: Callable[[Path], object] | None = None,
 ) -> str:
-    """Package an approved candidate's frozen files as `<model_name>:<version>` and promote it; the tag."""
+    """Package an approved candidate's frozen files as `<model_name>:<version>` and promote it; the tag.
+
+    `check` (the retrain flow passes serving.smoke's load smoke test) runs on the frozen files before
+    anything is written: a model the service could not load is refused with PackageError, the ledger and
+    the store untouched, the candidate still approved and production unchanged."""
     import bentoml
     from bentoml._internal.tag import Tag
 
@@ -87,6 +98,11 @@ def package_candidate(
         check_tree(frozen, summary.manifest, f"the frozen files of {candidate_id}")
     except ManifestError as exc:
         raise PackageError(f"refusing to package: {exc}") from None
+    if check is not None:
+        try:
+            check(frozen)
+        except Exception as exc:
+            raise PackageError(f"refusing to package {candidate_id}: {exc}") from None
     try:
         evaluation = json.loads((frozen / "evaluation.json").read_text(encoding="utf-8"))
     except ValueError:

@@ -162,6 +162,8 @@ def release_run(
     from release.ledger import open_ledger
     from release.manifest import run_files
     from release.package import package_candidate
+    from serving.config import load_serving_settings
+    from serving.smoke import servable_check
 
     settings = load_params(params).release
     folder = Path(settings.ledger).parent
@@ -183,7 +185,8 @@ def release_run(
         )  # fmt: skip
         approval = sign_decision(ledger, keys["bob"], "approve", candidate)
         record_decision(ledger, approval, signer=keys["alice"])
-        return package_candidate(ledger, candidate, signer=keys["alice"])
+        check = servable_check(load_serving_settings(params))  # as the retrain flow packages
+        return package_candidate(ledger, candidate, signer=keys["alice"], check=check)
 
 
 def signing_keys(folder: Path) -> dict:

@@ -54,13 +54,18 @@ def write_evaluation(root: Path, gates: list[dict], ef_mae: float = 5.2) -> Path
 
 def write_run(root: Path, seed: int = 0) -> Path:
     """The run folder as the stages leave it: encoder, config, the served probes (one seed per task) and
-    the monitoring reference the evaluation wrote; only their bytes matter here (the manifest hashes them)."""
+    the monitoring reference the evaluation wrote. Untrained tiny weights, but a model the service loads
+    (packaging runs its load smoke test); the seed makes each run's bytes its own."""
+    import torch
+
+    from config.params import load_params
+    from serving.model_files import write_untrained_model
+
     run = root / RUN
-    rng = np.random.default_rng(seed)
-    for name in ("encoder.pt", "target_encoder.pt", "probes/ef/seed-0.pt", "probes/view/seed-0.pt"):
-        (run / name).parent.mkdir(parents=True, exist_ok=True)
-        (run / name).write_bytes(rng.bytes(512))
-    (run / "config.yaml").write_text(f"seed: {seed}\n")
+    params = load_params(ROOT / "params.yaml")
+    torch.manual_seed(seed)
+    write_untrained_model(run, params.pretrain, params.probe, ("A4C", "PSAX"))
+    (run / "target_encoder.pt").write_bytes(np.random.default_rng(seed).bytes(512))
     reference = pd.DataFrame(
         {"FileName": ["0X0004", "0X0005"], "brightness": [40.0, 41.0], "ef": [52.0, 52.0 + seed]}
     )
