@@ -103,7 +103,8 @@ class GateResult:
         waived = row.get("waived")
         return cls(
             name=name, value=value, threshold=float(row["threshold"]), direction=Direction(direction),
-            passed=row.get("passed") is True, advisory=bool(row.get("advisory")),
+            passed=row.get("passed") is True and measured(value),  # a row claiming an unmeasured pass: not
+            advisory=bool(row.get("advisory")),
             waived=Waiver(str(waived.get("by")), str(waived.get("reason"))) if waived else None,
             note=str(row.get("note") or ""),
         )  # fmt: skip

@@ -24,6 +24,8 @@ def run_probe_stage(params: Params, frame_source: FrameSource, label_source: str
     tokens = np.load(embeddings / "tokens.npy", mmap_mode="r")
     frame = frame_source(embeddings)
     result = fit_protocol(tokens, frame, params.probe, token_time_steps(params.pretrain))
+    if "ef" not in result.ensembles():  # the one head every served model needs: refuse before deleting
+        raise ValueError(f"no EF probe could be fitted: {result.tasks.get('ef', 'ef is not in probe.tasks')}")
     if layout.probes_dir.exists():  # a task measured last time but not now must not leave its old probes
         shutil.rmtree(layout.probes_dir)
     lines = []

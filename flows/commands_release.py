@@ -102,7 +102,7 @@ def show(candidate_id: str, *, params: Path = PARAMS_FILE) -> None:
     params
         Parameter file (release.ledger: the ledger file).
     """
-    from evaluation.gates import rows
+    from evaluation.gates import GateCounts, rows
     from evaluation.results import render
     from release.package import flat_metrics
 
@@ -114,7 +114,7 @@ def show(candidate_id: str, *, params: Path = PARAMS_FILE) -> None:
     frozen = f"{len(c.manifest)} files frozen, weights {str(c.weights_sha256)[:16]}…"
     print(f"  data {c.data_version}  git {c.git_commit}  {frozen}")
     print(f"  production: {f'{prod.model_version} ({prod.candidate_id})' if prod else 'none yet'}")
-    print("gates:")
+    print(f"gates: {GateCounts.of(c.gates)}")
     for g in rows(c.gates):
         waiver = c.waived_gates.get(g.name)
         label = f"fail (WAIVED by {waiver['by']}: {waiver['reason']})" if waiver else g.label

@@ -60,7 +60,7 @@ def tag_run(tag: str) -> None:
 
 def approval_form_text(candidate_id: str, report: dict, initiator: str) -> str:
     """The markdown above the UI's decision form."""
-    from evaluation.gates import rows
+    from evaluation.gates import GateCounts, rows
     from evaluation.results import render
     from release.ledger_rules import blocking_failures
 
@@ -71,10 +71,11 @@ def approval_form_text(candidate_id: str, report: dict, initiator: str) -> str:
     exceptions = [g for g in rows(report.get("gates", [])) if not g.passed]
     listed = "\n".join(
         f"- **{g.name}** = {render(g.value)} ({g.direction} {g.threshold:.4g}): "
-        f"{'BLOCKS until a reviewer waives it' if g.name in blocking else g.label}"
+        f"{g.label}{' — BLOCKS until a reviewer waives it' if g.name in blocking else ''}"
         for g in exceptions
     )
-    verdict = f"Gates failed:\n\n{listed}" if exceptions else "All gates passed."
+    counts = GateCounts.of(report.get("gates", []))
+    verdict = f"Gates: {counts}.\n\n{listed}" if exceptions else f"All gates passed ({counts})."
     waive = " Blocking gates need a signed `--waive GATE --reason TEXT` first." if blocking else ""
     return (
         f"**Release candidate `{candidate_id}`** (registered by {initiator}'s key). {verdict}\n\n"

@@ -228,3 +228,37 @@ def test_retrain_with_failed_gates_waits_and_ends_naming_the_expiry(
         "bob",
         ("view_accuracy",),
     )
+
+
+UNMEASURED = [
+    GATES_PASSING[0],
+    {"name": "view_accuracy", "value": None, "reason": "fewer than two views (A4C)", "threshold": 0.8,
+     "direction": ">=", "passed": False, "advisory": False, "blocks": True},
+    {"name": "no_regression_ef_mae", "value": None, "reason": "first release: nothing to compare with",
+     "threshold": 0.5, "direction": "<=", "passed": False, "advisory": True, "blocks": False},
+    # a row that claims an unmeasured pass (a careless or hostile writer): read as not measured, never passed
+    {"name": "reduced_ef_auroc", "value": None, "reason": "no TEST study below EF 40", "threshold": 0.7,
+     "direction": ">=", "passed": True, "advisory": False},
+]  # fmt: skip
+
+
+def test_unmeasured_gates_read_not_measured_and_a_blocking_one_blocks(
+    workspace: Path, keys, prefect_api
+) -> None:
+    from flows.retrain_run import approval_form_text
+    from release.decision_docs import DecisionError
+
+    cid = candidate(workspace, keys, 7, gates=UNMEASURED)
+    out = run("release", "show", cid, api=prefect_api)
+    assert out.returncode == 0, out.stderr
+    assert "gates: 1 passed, 0 failed, 3 not measured (2 block the release)" in out.stdout
+    assert "not measured — fewer than two views (A4C) (blocks)  view_accuracy" in out.stdout
+    assert "not measured — first release: nothing to compare with (advisory)" in out.stdout
+    auroc = next(line for line in out.stdout.splitlines() if "reduced_ef_auroc" in line)
+    assert auroc.strip().startswith("not measured — no TEST study below EF 40 (blocks)"), auroc
+    form = approval_form_text(cid, {"gates": UNMEASURED, "metrics": {}}, "alice")
+    assert "1 passed, 0 failed, 3 not measured" in form and "All gates passed" not in form
+    assert "not measured — fewer than two views (A4C) (blocks) — BLOCKS until a reviewer waives it" in form
+    # the blocking unmeasured gates stop an approval that no signed waiver preceded
+    with pytest.raises(DecisionError, match=r"failed gate\(s\) view_accuracy, reduced_ef_auroc"):
+        sign_decision(ledger(), keys.signer("bob"), "approve", cid)
