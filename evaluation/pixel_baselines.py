@@ -89,7 +89,7 @@ def dark_area_change(video: np.ndarray, percentiles: tuple[float, ...] = DARK_PE
     (A_{100−q} − A_q) / A_{100−q}; A_t: in-sector pixels below the video's Otsu threshold at frame t."""
     sector = estimate_sector_mask(video)
     inside = video[:, sector]  # [T, P]
-    area = (inside < threshold_otsu(inside)).sum(axis=1).astype(float)
+    area = (inside <= threshold_otsu(inside)).sum(axis=1).astype(float)  # skimage: foreground is > t
     high = np.percentile(area, [100.0 - q for q in percentiles])
     low = np.percentile(area, list(percentiles))
     return (high - low) / np.maximum(high, 1.0)
