@@ -113,7 +113,7 @@ def _column(x: np.ndarray, index: int) -> np.ndarray:
     return x[:, [index]]
 
 
-def _search(estimator: str, seed: int) -> tuple[object, dict]:
+def _search(estimator: str) -> tuple[object, dict]:
     """The model and its CV grid: standardised ridge over α, or a line through one percentile's change."""
     if estimator == "dark_area":
         pipe = make_pipeline(FunctionTransformer(_column, kw_args={"index": 0}), LinearRegression())
@@ -140,7 +140,7 @@ def fit_estimator(
     split = table.Split.astype(str).str.upper().to_numpy()
     y = table.EF.to_numpy(dtype=float)
     train, fit_rows, test = split == "TRAIN", np.isin(split, ["TRAIN", "VAL"]), split == "TEST"
-    model, grid = _search(estimator, seed)
+    model, grid = _search(estimator)
     groups = table.PatientID.to_numpy()[train] if "PatientID" in table else None
     if groups is not None and len(np.unique(groups)) >= FOLDS:
         folds = GroupKFold(FOLDS, shuffle=True, random_state=seed)
