@@ -35,6 +35,7 @@ def _lazy(module: str) -> Callable[[], dict]:
 BENCHMARKS: dict[str, Callable[[], dict]] = {
     "simulator": _lazy("bench_simulator"),
     "realism": _lazy("bench_realism"),
+    "shortcut_audit": _lazy("shortcut_audit"),
     "pretrain": _lazy("bench_pretrain"),
     "monitoring": _lazy("bench_monitoring"),
     "serving": _lazy("bench_serving"),

@@ -2,7 +2,8 @@
 
 `summary_rows` reads the result dicts the bench_* modules return (as merged in reports/benchmarks.json)
 and picks the figures each benchmark exists for, with the target where one was set: simulator time for
-300 / 1,000 videos against 30 s / 2 min, the data pipeline against 3× the training rate, pretraining step
+300 / 1,000 videos against 30 s / 2 min, each pixel-only EF estimator against 0.85 × the mean predictor's
+MAE (the shortcut audit), the data pipeline against 3× the training rate, pretraining step
 times and our step at the V-JEPA 2 reference configuration against its 1.47 s, serving latency, HTTP
 overhead (≤ 1.25×) and the batching speed-up (≥ 2×) at the preset the targets name, the monitor's
 detection rate, false alarms and delay, and the demo's wall time against 10 minutes. A missing key skips
@@ -17,7 +18,7 @@ from typing import Any
 Row = dict[str, Any]
 # (measure, value) or (measure, value, op, bound); a value that is not a number skips the row
 Spec = tuple[str, Any] | tuple[str, Any, str, Any]
-ORDER = ("simulator", "realism", "pretrain", "monitoring", "serving", "demo")
+ORDER = ("simulator", "realism", "shortcut_audit", "pretrain", "monitoring", "serving", "demo")
 NOT_BENCHMARKS = {"machine", "date"}
 _OPS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
     "<=": ("≤", lambda v, b: v <= b), ">=": ("≥", lambda v, b: v >= b),
@@ -77,6 +78,18 @@ def _realism(r: dict) -> list[Spec]:
          "<=", 0.05),
         ("cause named right at high severity (worst kind)",
          _pick((_get(v, "high") for k, v in named.items() if k != "clean"), min), ">=", 0.9),
+    ]  # fmt: skip
+
+
+def _shortcut_audit(r: dict) -> list[Spec]:
+    bound = r.get("done_when_every_ratio_at_least", 0.85)
+    estimators = _get(r, "audit", "estimators")
+    estimators = estimators if isinstance(estimators, dict) else {}
+    return [
+        ("TEST videos", _get(r, "audit", "test_videos"), ">=", 150),
+        *((f"{name}: pixel-only TEST EF MAE ÷ mean predictor's", _get(e, "ratio_to_mean_predictor"), ">=",
+           bound) for name, e in estimators.items()),
+        ("shuffled-label control: best ratio", _get(r, "shuffled_labels_control", "best_ratio"), ">=", bound),
     ]  # fmt: skip
 
 
@@ -147,7 +160,7 @@ def _demo(r: dict) -> list[Spec]:
 
 
 SUMMARIES: dict[str, Callable[[dict], list[Spec]]] = {
-    "simulator": _simulator, "realism": _realism, "pretrain": _pretrain,
+    "simulator": _simulator, "realism": _realism, "shortcut_audit": _shortcut_audit, "pretrain": _pretrain,
     "monitoring": _monitoring, "serving": _serving, "demo": _demo,
 }  # fmt: skip
 

@@ -118,6 +118,23 @@ def test_monitoring_worst_kind_and_false_alarms() -> None:
     assert _row(rows, "raw: clean false alarm")["met"] is False
 
 
+def test_shortcut_audit_rows_hold_every_pixel_estimator_to_the_bound() -> None:
+    audit = {
+        "audit": {"test_videos": 161, "estimators": {
+            "tubelet": {"ratio_to_mean_predictor": 0.47}, "dark_area": {"ratio_to_mean_predictor": 0.91},
+        }},
+        "shuffled_labels_control": {"best_ratio": 1.002}, "done_when_every_ratio_at_least": 0.85,
+    }  # fmt: skip
+    rows = summary_rows({"shortcut_audit": audit})
+    assert _row(rows, "tubelet: pixel-only TEST EF MAE ÷ mean predictor's") == {
+        "benchmark": "shortcut_audit", "measure": "tubelet: pixel-only TEST EF MAE ÷ mean predictor's",
+        "value": 0.47, "target": "≥ 0.85", "met": False,
+    }  # fmt: skip
+    assert _row(rows, "dark_area: pixel-only TEST EF MAE ÷ mean predictor's")["met"] is True
+    assert _row(rows, "TEST videos")["met"] is True
+    assert _row(rows, "shuffled-label control: best ratio")["met"] is True
+
+
 def test_demo_total_and_stages() -> None:
     rows = summary_rows({"demo": DEMO})
     assert [r["measure"] for r in rows] == [
