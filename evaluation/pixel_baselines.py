@@ -30,6 +30,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold, KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from evaluation.bootstrap import paired_interval
 from model.config import DataConfig, ModelConfig
 from model.data import MEAN, STD, clip_starts, cut_clip, to_tensor
 from ultrasound.echonet import video_file
@@ -154,15 +155,16 @@ def fit_estimator(
 
 
 def paired_bootstrap(errors: np.ndarray, reference: np.ndarray, draws: int = 2000, seed: int = 0) -> dict:
-    """95 % CIs of MAE(errors) − MAE(reference) and of their ratio, resampling the same TEST videos for both.
+    """95 % CIs of MAE(errors) − MAE(reference) (evaluation.bootstrap, the seed table's) and of their ratio,
+    resampling the same TEST videos for both.
 
     errors, reference: absolute errors [V] on the same videos."""
+    interval = paired_interval(errors, reference, draws=draws, seed=seed)
     idx = np.random.default_rng(seed).integers(0, len(errors), size=(draws, len(errors)))
-    a, b = errors[idx].mean(axis=1), reference[idx].mean(axis=1)
-    diff, ratio = a - b, a / np.maximum(b, 1e-12)
+    ratio = errors[idx].mean(axis=1) / np.maximum(reference[idx].mean(axis=1), 1e-12)
     return {
-        "mae_difference": round(float(errors.mean() - reference.mean()), 3),
-        "mae_difference_ci95": [round(float(v), 3) for v in np.percentile(diff, [2.5, 97.5])],
+        "mae_difference": round(interval.difference, 3),
+        "mae_difference_ci95": [round(interval.low, 3), round(interval.high, 3)],
         "ratio_ci95": [round(float(v), 3) for v in np.percentile(ratio, [2.5, 97.5])],
     }
 
