@@ -209,7 +209,7 @@ def label_efficiency(tasks: dict) -> dict:
     out = {}
     for task, metric, name in (("ef", "mae", "ef_mae"), ("view", "accuracy", "view_accuracy")):
         result = tasks.get(task)
-        if isinstance(result, dict):
+        if isinstance(result, dict) and "by_fraction" in result:  # not {value: null, reason}: measured
             out[name] = {
                 fraction: row[metric] | {k: row[k] for k in ("train_examples", "same_rows_as") if k in row}
                 for fraction, row in result["by_fraction"].items()

@@ -37,3 +37,16 @@ def test_no_fittable_ef_probe_is_one_line_and_keeps_the_served_probes(
     assert message.startswith("no EF probe could be fitted: ") and "0 TEST" in message and "\n" not in message
     assert served.read_bytes() == b"the probe production serves"
     assert os.listdir(layout.probes_dir) == ["ef"]
+
+
+def test_label_efficiency_skips_a_task_the_probe_stage_could_not_measure() -> None:
+    """Single-view data: metrics.json holds view as {value: null, reason}; the curve has EF only."""
+    from evaluation.probe_protocol import label_efficiency
+
+    row = {"mae": {"value": 7.0, "mean": 7.1, "std": 0.2}, "train_examples": 24}
+    tasks = {
+        "ef": {"by_fraction": {"1": row}},
+        "view": {"value": None, "reason": "fewer than two views (A4C)"},
+    }
+    assert label_efficiency(tasks) == {"ef_mae": {"1": {"value": 7.0, "mean": 7.1, "std": 0.2,
+                                                         "train_examples": 24}}}  # fmt: skip
