@@ -117,6 +117,38 @@ def write_once(path: Path, data: bytes, *, label: str) -> None:
         fsync_dir(path.parent)
 
 
+def replace_durably(path: Path, data: bytes, *, label: str | None = None) -> None:
+    """Replace `path` with `data` so a reader (or a kill at any instant) sees the old file or the new one
+    whole, never a cut one: a temporary file in the same folder, fsynced, renamed over `path`, and the
+    folder fsynced (manifests, FileList.csv / quarantine.csv, are rewritten this way)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with write_point(label) if label else contextlib.nullcontext():
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file another library wrote (pyarrow's parquet writer) to disk before it is made visible."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def copy_durably(src: Path, dst: Path, *, label: str) -> str:
     """Copy `src` to a new file `dst`, fsynced; returns the sha256 of the bytes written (read once)."""
     digest = hashlib.sha256()
