@@ -152,10 +152,10 @@ class ProductionLog:
         count = 0
         for worker, segments in self._journal.orphans():
             for batch, rows in segments:
-                if rows:
-                    self._commit(rows, worker, batch, replay=True)
-                    count += len(rows)
-                self._journal.retire(batch, worker)
+                kept = self._commit(rows, worker, batch, replay=True)[1] if rows else True
+                count += len(rows)
+                if kept:  # else the segment stays for the start after this one
+                    self._journal.retire(batch, worker)
         if count:
             log.warning("production log: replayed %d journaled rows of stopped workers", count)
         return count
@@ -240,7 +240,10 @@ class ProductionLog:
                     self._wake.wait(due if self._rows else None)
                 if self._closing:
                     return  # close() flushes the rest
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # the rows stay in the journal; the thread must go on
+                log.exception("production log: flush failed")
 
 
 def _tables(rows: list[dict]) -> tuple[pa.Table, list[dict]]:
