@@ -3,7 +3,8 @@
 A bad row is quarantined with the expectations it broke instead of failing the run, because real datasets
 always hold a few; the run fails only when more than `max_quarantine_share` of the rows go, or when a
 batch-level expectation (one that names no rows, e.g. an empty manifest) fails. Invariant: rows_in ==
-accepted + quarantined.
+accepted + quarantined, on disk too: the output folder is swapped in whole (data_contracts.outputs), so a
+kill at any point leaves the previous FileList.csv + quarantine.csv pair or the new one.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import pandas as pd
 from data_contracts.config import ContractConfig, ContractError
 from data_contracts.facts import measure_facts
 from data_contracts.manifest import load_manifest, manifest_expectations, manifest_frame, platform_defaults
+from data_contracts.outputs import write_outputs
 from data_contracts.videos import video_expectations, video_frame
+from release.durable import replace_durably
 
 QUARANTINE_COLUMN = "failed_expectations"
 
@@ -111,8 +114,9 @@ def validate_dataset(
         )
     passed = share <= config.max_quarantine_share and not batch_failed
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     reports_dir.mkdir(parents=True, exist_ok=True)
+    tables = {"FileList.csv": accepted, "quarantine.csv": quarantined, "facts.csv": facts}
+    write_outputs(out_dir, {name: t.to_csv(index=False).encode() for name, t in tables.items()})
     paths = {
         "filelist": out_dir / "FileList.csv",
         "quarantine": out_dir / "quarantine.csv",
@@ -120,9 +124,6 @@ def validate_dataset(
         "summary": reports_dir / "summary.json",
         "data_docs": docs_index,
     }
-    accepted.to_csv(paths["filelist"], index=False)
-    quarantined.to_csv(paths["quarantine"], index=False)
-    facts.to_csv(paths["facts"], index=False)
     defaults = platform_defaults(pd.Series(dtype=str))
     summary = {
         "dataset": str(dataset_dir),
@@ -148,7 +149,7 @@ def validate_dataset(
         "config": config.model_dump(mode="json"),
         "seconds": {"facts": round(facts_s, 2), "total": round(time.perf_counter() - started, 2)},
     }
-    paths["summary"].write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    replace_durably(paths["summary"], (json.dumps(summary, indent=2, default=str) + "\n").encode())
     return ValidationOutcome(
         rows_in=rows_in,
         accepted=len(accepted),

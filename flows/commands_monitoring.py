@@ -79,6 +79,8 @@ def monitor(
         print(f"  likely cause: {', '.join(causes)}")
     if summary.get("event_id"):
         print(f"  emitted echojepa.drift.detected ({summary['event_id']})")
+    for unread in summary.get("skipped_files", []):
+        print(f"  skipped unreadable log file {unread['path']} ({unread['error']})")
     print(f"  reports: {summary['report_dir']}")
 
 

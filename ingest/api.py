@@ -9,7 +9,6 @@ an identifier or a source path of clinical data.
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,12 +120,11 @@ def ingest_source(
     Raises:
         IngestError: a one-line reason (missing source, bad layout, S3 access, fold map, ...).
     """
-    from ingest.s3 import download_prefix, is_s3_url
+    from ingest.s3 import download_prefix, is_s3_url, staging_folder
 
     out_dir = Path(out_dir)
     if is_s3_url(src):
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".ingest-s3-", dir=out_dir.parent) as staging:
+        with staging_folder(out_dir.parent) as staging:
             n = download_prefix(str(src), Path(staging), endpoint_url=endpoint_url, on_progress=on_progress)
             log.info("downloaded %d objects", n)
             layout, rows, rejected, changed = _ingest_local(

@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from release.durable import replace_durably
 from ultrasound.dataset import FILELIST_COLUMNS
 
 REJECT_COLUMNS = ["Source", "Reason"]
@@ -43,11 +44,7 @@ class OutputWriter:
         path = self.out / rel
         if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+        replace_durably(path, data)  # fsynced before the rename: a crash leaves the old manifest or the new
         self.changed = True
 
     def write_csv(self, rel: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:

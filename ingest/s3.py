@@ -5,16 +5,32 @@ AWS_ENDPOINT_URL (else AWS itself). Credentials come only from boto3's standard 
 instance role), never from arguments, so they never land in shell history, params.yaml or run configs.
 Every failure a user can cause (wrong key, missing bucket, empty prefix, unreachable endpoint) becomes a
 one-line IngestError; a botocore traceback tells a user nothing they can act on.
+
+The staging folder holds raw (identifiable) DICOMs, so none may outlive its ingest: it is removed when the
+ingest ends, and one left by a killed ingest (`data/raw/.ingest-s3-*`) is removed by the next ingest into
+the same folder. Which ingest owns a folder is recorded in it (pid, host, process start time): a folder
+whose owner still runs, a concurrent ingest, is kept; the start time tells a reused pid apart.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import os
-from collections.abc import Callable
+import shutil
+import socket
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
 from ingest.common import IngestError
 
+log = logging.getLogger(__name__)
+
+STAGING_PREFIX = ".ingest-s3-"  # + <pid>-<random>: the raw downloads of one ingest, beside its output
+OWNER_FILE = "owner.json"  # pid, host and process start time of the ingest that owns the folder
+OBJECTS = "objects"  # the downloaded tree, kept apart from the owner file (ingested as a local folder)
 ENDPOINT_ENVS = ("ECHOJEPA_S3_ENDPOINT", "AWS_ENDPOINT_URL")
 CREDENTIALS_HINT = "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
 DENIED_CODES = {
@@ -140,3 +156,68 @@ def download_prefix(
             raise
         raise IngestError(f"{url}: invalid S3 endpoint {endpoint!r}") from None
     return len(objects)
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start (clock ticks since boot, /proc/<pid>/stat field 22); None where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # fields after the command name, which may hold spaces
+
+
+def _owner() -> dict:
+    return {"pid": os.getpid(), "host": socket.gethostname(), "start": _start_time(os.getpid())}
+
+
+def owner_alive(folder: Path) -> bool:
+    """Whether the ingest that made a staging folder may still be running (kept when unsure: another
+    host's, or unreadable)."""
+    try:
+        owner = json.loads((folder / OWNER_FILE).read_text())
+        pid = int(owner["pid"])
+    except (OSError, ValueError, KeyError, TypeError):  # not written yet: judge by the pid in the name
+        owner = {}
+        pid_text = folder.name.removeprefix(STAGING_PREFIX).split("-")[0]
+        if not pid_text.isdigit():
+            return True
+        pid = int(pid_text)
+    if owner.get("host", socket.gethostname()) != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    started = owner.get("start")
+    return started is None or _start_time(pid) in (None, started)
+
+
+def remove_stale_staging(parent: Path) -> list[Path]:
+    """Remove the staging folders under `parent` whose ingest is no longer running; those removed."""
+    removed = []
+    for folder in sorted(Path(parent).glob(STAGING_PREFIX + "*")):
+        if folder.is_dir() and not owner_alive(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    if removed:
+        log.info("removed %d staging folders of stopped S3 ingests", len(removed))
+    return removed
+
+
+@contextlib.contextmanager
+def staging_folder(parent: Path) -> Iterator[Path]:
+    """A fresh staging folder under `parent` recording its owner; yields where the objects go. Stale
+    folders of killed ingests are removed first; this one is removed on the way out."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(parent)
+    folder = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=parent))
+    try:
+        (folder / OWNER_FILE).write_text(json.dumps(_owner()))
+        (folder / OBJECTS).mkdir()
+        yield folder / OBJECTS
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -4,11 +4,13 @@ The reference is `reference.parquet` inside the BentoML model that the release l
 (release.package; written at packaging): FileName, the quality metrics, one prediction column per probe
 task (`ef`, `view`) and the pooled `embedding`. The production log is Interfaces' append-only
 `<serving.production_log>/date=YYYY-MM-DD/<worker>-<batch>.parquet`, one row per request. Every failure
-here is a one-line MonitoringError that says what to do, never a traceback.
+here is a one-line MonitoringError that says what to do, never a traceback; a log file that cannot be read
+is skipped and named in the run's result instead (a corrupt file must not hide a day of drift).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from release.config import ReleaseConfig
+
+log = logging.getLogger(__name__)
 
 REFERENCE_FILE = "reference.parquet"
 EVALUATION_FILE = "evaluation.json"
@@ -136,9 +140,23 @@ def window_bounds(
     return start, end
 
 
-def read_production_log(root: Path, since: pd.Timestamp, until: pd.Timestamp) -> pd.DataFrame:
+@dataclass(frozen=True)
+class SkippedFile:
+    """A log file left out of a run because it cannot be read as production rows (named in the result)."""
+
+    path: str
+    error: str  # one line
+
+    def note(self) -> str:
+        return f"skipped unreadable production-log file {self.path} ({self.error})"
+
+
+def read_production_log(
+    root: Path, since: pd.Timestamp, until: pd.Timestamp, skipped: list[SkippedFile] | None = None
+) -> pd.DataFrame:
     """Rows of the hive-partitioned log with since <= time < until (only the date folders in range are
-    read), sorted by time; an empty frame when none."""
+    read), sorted by time; an empty frame when none. Unreadable files are left out and added to
+    `skipped` (see read_current)."""
     root = Path(root)
     if not root.is_dir():
         raise MonitoringError(f"production log {root} does not exist; is serving writing to it?")
@@ -146,14 +164,22 @@ def read_production_log(root: Path, since: pd.Timestamp, until: pd.Timestamp) ->
     folders = [
         d for d in sorted(root.glob("date=*")) if d.is_dir() and first <= d.name.removeprefix("date=") <= last
     ]
-    frame = read_current([f for d in folders for f in sorted(d.glob("*.parquet"))])
+    frame = read_current([f for d in folders for f in sorted(d.glob("*.parquet"))], skipped)
     if frame.empty:
         return frame
     return frame[(frame.time >= since) & (frame.time < until)].sort_values("time").reset_index(drop=True)
 
 
-def read_current(paths: list[Path]) -> pd.DataFrame:
-    """Production-log rows from explicit parquet files or folders of them (`--current`)."""
+def read_current(paths: list[Path], skipped: list[SkippedFile] | None = None) -> pd.DataFrame:
+    """Production-log rows from explicit parquet files or folders of them (`--current`).
+
+    A file that cannot be read (cut by a disk fault, overwritten, not parquet) or that holds no `time`
+    column is left out with a warning and appended to `skipped`, so one bad file costs its own rows, not
+    the whole run; the run names it in its result.
+
+    Raises:
+        MonitoringError: a path given does not exist.
+    """
     import pyarrow.parquet as pq
 
     files: list[Path] = []
@@ -167,13 +193,17 @@ def read_current(paths: list[Path]) -> pd.DataFrame:
     frames = []
     for file in files:
         try:
-            frames.append(pq.read_table(file).to_pandas())
-        except Exception as exc:  # a half-written or foreign file: name it
-            raise MonitoringError(f"cannot read {file}: {exc}".splitlines()[0]) from None
+            frame = pq.read_table(file).to_pandas()
+            if "time" not in frame:
+                raise ValueError("no `time` column; not a production log")
+            frames.append(frame)
+        except Exception as exc:  # a half-written, corrupt or foreign file: name it, keep the others
+            bad = SkippedFile(str(file), f"{type(exc).__name__}: {exc}".splitlines()[0][:200])
+            log.warning("monitoring: %s", bad.note())
+            if skipped is not None:
+                skipped.append(bad)
     if not frames:
         return pd.DataFrame()
     frame = pd.concat(frames, ignore_index=True)
-    if "time" not in frame:
-        raise MonitoringError(f"{files[0]}: no `time` column; not a production log")
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
     return frame

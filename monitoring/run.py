@@ -24,6 +24,7 @@ from monitoring.data import (
     InsufficientWindow,
     MonitoringError,
     Reference,
+    SkippedFile,
     check_columns,
     production_reference,
     read_current,
@@ -52,6 +53,7 @@ class MonitoringResult:
     report_dir: str
     config: MonitoringConfig
     project_id: str | None = None
+    skipped_files: tuple[SkippedFile, ...] = ()  # unreadable log files left out of the window
 
     @property
     def alert(self) -> bool:
@@ -92,15 +94,21 @@ class MonitoringResult:
             "event_payload": self.event_payload() if self.alert else None,
             "report_dir": self.report_dir,
             "project_id": self.project_id,
+            "skipped_files": [{"path": f.path, "error": f.error} for f in self.skipped_files],
         }
 
 
 def _window(
-    current: Sequence[Path] | None, since, until, config: MonitoringConfig, log_root: Path
+    current: Sequence[Path] | None,
+    since,
+    until,
+    config: MonitoringConfig,
+    log_root: Path,
+    skipped: list[SkippedFile],
 ) -> tuple[pd.DataFrame, pd.Timestamp, pd.Timestamp]:
     """(rows, since, until): explicit files (optionally cut to --since/--until) or the log's window."""
     if current:
-        rows = read_current(list(current))
+        rows = read_current(list(current), skipped)
         if rows.empty:
             raise MonitoringError(f"no production rows in {', '.join(map(str, current))}")
         start = pd.Timestamp(rows.time.min()) if since is None else window_bounds(since, until, 1)[0]
@@ -111,7 +119,7 @@ def _window(
         )
         return rows[(rows.time >= start) & (rows.time < end)].reset_index(drop=True), start, end
     start, end = window_bounds(since, until, config.window_days)
-    return read_production_log(log_root, start, end), start, end
+    return read_production_log(log_root, start, end, skipped), start, end
 
 
 def _model_rows(rows: pd.DataFrame, reference: Reference) -> tuple[pd.DataFrame, str, list[str]]:
@@ -157,11 +165,15 @@ def run_monitoring(
     config = params.monitoring
     reference = read_reference(reference_path) if reference_path else production_reference(params.release)
     log_root = Path(log_root or params.serving.production_log)
-    rows, start, end = _window(current, since, until, config, log_root)
+    skipped: list[SkippedFile] = []
+    rows, start, end = _window(current, since, until, config, log_root, skipped)
     where = ", ".join(map(str, current)) if current else str(log_root)
     span = f"{start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC"
     if rows.empty:
-        raise MonitoringError(f"no production rows in {where} between {span}; widen --since or check serving")
+        unread = f" ({len(skipped)} unreadable files skipped, e.g. {skipped[0].path})" if skipped else ""
+        raise MonitoringError(
+            f"no production rows in {where} between {span}{unread}; widen --since or check serving"
+        )
     rows, version, notes = _model_rows(check_columns(rows, f"the production window of {where}"), reference)
     if len(rows) < config.min_window:
         raise InsufficientWindow(
@@ -185,13 +197,15 @@ def run_monitoring(
     foreign = any(n.startswith("no row was served by") for n in notes)
     if foreign:
         notes.append("prediction and embedding drift not alerted: the rows come from another model")
-    if notes:
-        drift = DriftSummary(**(drift.as_dict() | {"notes": (*drift.notes, *notes)}))
     lookback = (
         rows
         if current
-        else read_production_log(log_root, end - timedelta(days=config.label_lookback_days), end)
+        else read_production_log(log_root, end - timedelta(days=config.label_lookback_days), end, skipped)
     )
+    skipped_files = tuple({f.path: f for f in skipped}.values())  # the lookback re-reads the window
+    notes += [f.note() for f in skipped_files]
+    if notes:
+        drift = DriftSummary(**(drift.as_dict() | {"notes": (*drift.notes, *notes)}))
     joined = join_labels(lookback, _labels(lookback, params.features, features_root))
     accuracy = label_accuracy(joined, len(lookback), reference.evaluated_ef_mae, config)
     snapshots = {"drift": snapshot}
@@ -222,6 +236,7 @@ def run_monitoring(
         report_dir=str(config.reports_path() / run_id),
         config=config,
         project_id=project_id,
+        skipped_files=skipped_files,
     )
     from monitoring.report import write_reports
 

@@ -24,6 +24,10 @@ A rollback is points 5 and 6 with a `rollback` line; a `signers-changed` entry w
 (`registry/signers/<sha256>`, write-once) before its `ledger` and `witness` points. A torn write can only
 hit the last ledger line (each append is one write); `recover` keeps it if it is complete and signed,
 else cuts it off and records what it cut.
+
+Outside the release path the same primitives keep other files whole on a kill: `replace_durably` (a
+rewritten file), `swap_in_dir` (validate's output folder), `fsync_file` / `fsync_dir` (the production
+log's parquet files), `append_durably` (its journal and dead-letter file).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -115,6 +120,77 @@ def write_once(path: Path, data: bytes, *, label: str) -> None:
             os.close(fd)
         os.replace(tmp, path)
         fsync_dir(path.parent)
+
+
+def replace_durably(path: Path, data: bytes, *, label: str | None = None) -> None:
+    """Replace `path` with `data` so a reader (or a kill at any instant) sees the old file or the new one
+    whole, never a cut one: a temporary file in the same folder, fsynced, renamed over `path`, and the
+    folder fsynced (manifests, FileList.csv / quarantine.csv, are rewritten this way)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with write_point(label) if label else contextlib.nullcontext():
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+
+
+def swap_in_dir(staged: Path, target: Path, *, label: str | None = None) -> None:
+    """Make the folder `staged` (written and fsynced by the caller) be `target` in one step, so a reader
+    or a kill sees all of the old folder's files or all of the new one's, never a mix (validate's
+    FileList.csv + quarantine.csv must add up to the rows in). Linux swaps the two in one rename
+    (renameat2 RENAME_EXCHANGE); where the file system cannot, two renames leave a moment with no
+    `target`. The old folder is then removed."""
+    staged, target = Path(staged), Path(target)
+    with write_point(label) if label else contextlib.nullcontext():
+        if not target.exists():
+            os.rename(staged, target)
+            fsync_dir(target.parent)
+            return
+        old = staged
+        if not _exchange(staged, target):
+            old = staged.with_name(staged.name + ".old")
+            os.rename(target, old)
+            os.rename(staged, target)
+        fsync_dir(target.parent)
+    shutil.rmtree(old)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (renameat2 RENAME_EXCHANGE); False where the kernel, libc or file system
+    lacks it."""
+    import ctypes
+    import errno
+
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file another library wrote (pyarrow's parquet writer) to disk before it is made visible."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def copy_durably(src: Path, dst: Path, *, label: str) -> str:

@@ -46,6 +46,10 @@ class ServingConfig(BaseModel):
     # production log: rows are written when this many are buffered, or this many seconds after the first
     flush_rows: int = Field(ge=1)
     flush_seconds: float = Field(gt=0)
+    # a failed parquet write is tried this many times in all, waiting retry_seconds, then twice that, ...;
+    # rows still unwritten go to <production_log>/dead-letter.jsonl, counted on /metrics
+    log_write_attempts: int = Field(ge=1)
+    log_retry_seconds: float = Field(ge=0)
     # Feast push of each flushed batch: "online_and_offline" also appends to the store's parquet source
     feast_push: Literal["off", "online", "online_and_offline"]
     reload_seconds: float = Field(ge=0)  # how often the ledger is checked for a new production model

@@ -20,7 +20,8 @@ BAD_INPUT_REASONS = (
 
 class ServiceMetrics:
     """echojepa_predictions_total{endpoint}, echojepa_warnings_total{kind}, echojepa_bad_input_total{reason},
-    echojepa_unauthorized_total, echojepa_feast_push_failures_total."""
+    echojepa_unauthorized_total, echojepa_feast_push_failures_total,
+    echojepa_production_log_failed_rows_total."""
 
     def __init__(self) -> None:
         from prometheus_client import Counter
@@ -38,6 +39,10 @@ class ServiceMetrics:
         self.feast_failures = Counter(
             "echojepa_feast_push_failures_total",
             "Production rows whose Feast push failed (they are in the log)",
+        )
+        self.log_failures = Counter(
+            "echojepa_production_log_failed_rows_total",
+            "Production rows whose log write failed after its retries (kept in dead-letter.jsonl)",
         )
         for endpoint in ("predict", "embed"):
             self.predictions.labels(endpoint=endpoint)

@@ -34,10 +34,14 @@ class ServingRuntime:
     Args:
         settings: the params file's serving-related sections.
         on_feast_failure: called with the row count of each failed Feast push (a metric).
+        on_log_failure: called with the row count of each batch the production log dead-lettered (a metric).
     """
 
     def __init__(
-        self, settings: ServingSettings, on_feast_failure: Callable[[int], None] | None = None
+        self,
+        settings: ServingSettings,
+        on_feast_failure: Callable[[int], None] | None = None,
+        on_log_failure: Callable[[int], None] | None = None,
     ) -> None:
         cfg = settings.serving
         self.settings = settings
@@ -54,7 +58,8 @@ class ServingRuntime:
         )
         self.log = ProductionLog(
             cfg.production_log, flush_rows=cfg.flush_rows, flush_seconds=cfg.flush_seconds,
-            sinks=[self.feast] if self.feast else [],
+            sinks=[self.feast] if self.feast else [], write_attempts=cfg.log_write_attempts,
+            retry_seconds=cfg.log_retry_seconds, on_failure=on_log_failure,
         )  # fmt: skip
         self._stop = threading.Event()
         self.load()

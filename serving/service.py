@@ -51,7 +51,11 @@ class EchoJEPA:
         from serving.runtime import ServingRuntime
 
         STATE.metrics = ServiceMetrics()
-        self.runtime = ServingRuntime(SETTINGS, on_feast_failure=STATE.metrics.feast_failures.inc)
+        self.runtime = ServingRuntime(
+            SETTINGS,
+            on_feast_failure=STATE.metrics.feast_failures.inc,
+            on_log_failure=STATE.metrics.log_failures.inc,
+        )
         STATE.runtime = self.runtime
 
     @bentoml.on_shutdown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -88,3 +89,44 @@ def test_a_window_below_min_window_concludes_nothing(monitored: Path) -> None:
             until=f"{CLEAN_DAY}T00:10",
             reference_path=monitored / "reference.parquet",
         )
+
+
+def test_a_corrupt_log_file_is_skipped_and_named_in_the_result(monitored: Path) -> None:
+    log = monitored / "production"
+    good = sorted((log / f"date={CLEAN_DAY}").glob("*.parquet"))[0]
+    corrupt = good.with_name("w9-000001.parquet")
+    data = good.read_bytes()
+    corrupt.write_bytes(data[: len(data) // 2])  # cut mid-file, as a disk fault leaves one
+    foreign = good.with_name("w9-000002.parquet")
+    pd.DataFrame({"x": [1]}).to_parquet(foreign)  # parquet, but no production rows
+    skipped: list = []
+    start, end = pd.Timestamp(f"{CLEAN_DAY}T00:00", tz=UTC), pd.Timestamp(f"{DEGRADED_DAY}T00:00", tz=UTC)
+    assert len(read_production_log(log, start, end, skipped)) == 24  # the good file's rows, all of them
+    assert [s.path for s in skipped] == [str(corrupt), str(foreign)] and "no `time`" in skipped[1].error
+    result = run_monitoring(
+        load_params(monitored / "params.yaml"), since=f"{CLEAN_DAY}T00:00", until=f"{CLEAN_DAY}T23:59",
+        reference_path=monitored / "reference.parquet", dashboard=False,
+    )  # fmt: skip
+    assert result.drift.rows == 24 and not result.alert
+    assert [f.path for f in result.skipped_files] == [str(corrupt), str(foreign)]
+    saved = json.loads((Path(result.report_dir) / "result.json").read_text())
+    assert [f["path"] for f in saved["skipped_files"]] == [str(corrupt), str(foreign)]
+    summary = (Path(result.report_dir) / "summary.md").read_text()
+    assert f"skipped unreadable production-log file {corrupt}" in summary
+    corrupt.unlink()  # positive control: without the bad files nothing is skipped
+    foreign.unlink()
+    again = run_monitoring(
+        load_params(monitored / "params.yaml"), since=f"{CLEAN_DAY}T00:00", until=f"{CLEAN_DAY}T23:59",
+        reference_path=monitored / "reference.parquet", dashboard=False,
+    )  # fmt: skip
+    assert again.skipped_files == () and again.drift.rows == 24
+
+
+def test_a_log_of_only_corrupt_files_reads_as_empty_and_names_them(tmp_path: Path) -> None:
+    day = tmp_path / "production" / f"date={CLEAN_DAY}"
+    day.mkdir(parents=True)
+    (day / "w0-000001.parquet").write_bytes(b"PAR1 not really")
+    skipped: list = []
+    start, end = pd.Timestamp(CLEAN_DAY, tz=UTC), pd.Timestamp(DEGRADED_DAY, tz=UTC)
+    assert read_production_log(tmp_path / "production", start, end, skipped).empty
+    assert [s.path for s in skipped] == [str(day / "w0-000001.parquet")]
