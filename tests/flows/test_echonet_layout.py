@@ -81,6 +81,7 @@ def test_released_single_view_model_serves_ef_with_view_null_and_is_monitored(
 
     repo, _, source = reproduced
     release(repo)
+    model_version = json.loads((repo / "reports" / "evaluation.json").read_text())["model_version"]
     videos = sorted((source / "Videos").glob("*.avi"))[:4]
     with serving(repo) as server:
         import httpx
@@ -100,4 +101,5 @@ def test_released_single_view_model_serves_ef_with_view_null_and_is_monitored(
     results = sorted((repo / "reports" / "monitoring").glob("*/result.json"))
     assert results, f"no monitoring result was written:\n{done.stdout[-2000:]}"
     result = json.loads(results[-1].read_text())
-    assert result.get("rows", result.get("n_rows", len(videos))) == len(videos), result
+    assert result["drift"]["rows"] == len(videos) and result["skipped_files"] == [], result
+    assert result["reference"] and result["model_version"] == model_version
