@@ -65,13 +65,17 @@ def write_point(label: str) -> Iterator[None]:
         _hook(label, "after")
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a new file in `path` durable (POSIX: the directory entry is its own write)."""
+def fsync_path(path: Path) -> None:
+    """fsync a file another library wrote (pyarrow's parquet writer) or a folder (POSIX: a rename or a new
+    file in it is the folder's own write)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+fsync_dir = fsync_file = fsync_path  # the names call sites read best with
 
 
 def append_durably(path: Path, data: bytes, *, label: str | None, after_torn: str = "refuse") -> None:
@@ -182,15 +186,6 @@ def _exchange(a: Path, b: Path) -> bool:
     if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
         return False
     raise OSError(err, os.strerror(err), str(b))
-
-
-def fsync_file(path: Path) -> None:
-    """Flush a file another library wrote (pyarrow's parquet writer) to disk before it is made visible."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def copy_durably(src: Path, dst: Path, *, label: str) -> str:
