@@ -36,6 +36,9 @@ class ServingConfig(BaseModel):
     max_upload_mb: float = Field(gt=0)
     max_frames: int = Field(gt=0)
     max_frame_pixels: int = Field(gt=0)
+    # decoded pixel data the header declares (frames x height x width x samples x bytes per sample), checked
+    # before the first frame is decoded: a 16 MB MJPEG AVI can declare 1000 frames of 1024x1024 (1.5 GB)
+    max_decoded_mb: float = Field(gt=0)
     min_frames: int = Field(ge=1)  # one clip's worth; fewer cannot show a heartbeat
     min_grey_std: float = Field(ge=0)  # below this spread of grey levels a video is blank
     api_key_env: str
@@ -53,6 +56,10 @@ class ServingConfig(BaseModel):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_decoded_bytes(self) -> int:
+        return int(self.max_decoded_mb * 1024 * 1024)
 
     def clips_dir(self) -> Path:
         return Path(self.production_log) / "clips"
