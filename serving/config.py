@@ -42,6 +42,9 @@ class ServingConfig(BaseModel):
     min_frames: int = Field(ge=1)  # one clip's worth; fewer cannot show a heartbeat
     min_grey_std: float = Field(ge=0)  # below this spread of grey levels a video is blank
     api_key_env: str
+    # uploads decoded at once across every worker (each holds up to max_decoded_mb plus its quality
+    # metrics' working memory); one more gets 429 with Retry-After (serving.inflight)
+    max_in_flight: int = Field(ge=1)
     # adaptive batching of the clip endpoint: clips per forward pass, and how long a queued clip may wait
     # before the server answers 503 (overloaded); the actual wait adapts to the traffic and is far shorter
     max_batch_size: int = Field(gt=1)

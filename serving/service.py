@@ -12,6 +12,7 @@ adaptive batcher, so concurrent requests share forward passes (see bentoml_servi
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -72,7 +73,7 @@ class EchoJEPA:
         try:
             study_id, device, cohort = check_fields(study_id, device, cohort)
             predictor = self._predictor()
-            prepared = await anyio.to_thread.run_sync(lambda: predictor.prepare(video.read_bytes()))
+            prepared = await _in_thread(lambda cancel: predictor.prepare(video.read_bytes(), cancel=cancel))
             outputs = await self._encode(prepared.clips, predictor.model_version)
             result = predictor.summarize(prepared, outputs, started)
             await anyio.to_thread.run_sync(
@@ -92,8 +93,8 @@ class EchoJEPA:
         started = time.perf_counter()
         try:
             predictor = self._predictor()
-            frames = await anyio.to_thread.run_sync(
-                lambda: predictor.clips(predictor.decode(video.read_bytes()))
+            frames = await _in_thread(
+                lambda cancel: predictor.clips(predictor.decode(video.read_bytes(), cancel=cancel))
             )
             outputs = await self._encode(frames, predictor.model_version)
         except ServingError as exc:
@@ -157,6 +158,17 @@ class EchoJEPA:
             STATE.metrics.refused(exc.reason)
         headers = {"Retry-After": "5"} if exc.status == 503 else None
         return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
+
+
+async def _in_thread(work):
+    """`work(cancel)` in a worker thread. BentoML's request timeout cancels only this task, so on
+    cancellation the thread is abandoned and `cancel` set: the decode's frame loop checks it between
+    frames and stops, giving its thread and frame array back within a frame's decode time."""
+    cancel = threading.Event()
+    try:
+        return await anyio.to_thread.run_sync(lambda: work(cancel), abandon_on_cancel=True)
+    finally:
+        cancel.set()
 
 
 EchoJEPA.add_asgi_middleware(RequestGuard, state=STATE)

@@ -22,11 +22,12 @@ from pydicom.uid import RLELossless
 from ultrasound.dicom_io import write_dicom
 
 
-def speckle_frame(height: int, width: int, seed: int = 0) -> np.ndarray:
-    """uint8 [H, W]: coarse speckle, so a JPEG of it weighs ~16 kB per 1024x1024 frame like a real scan."""
+def speckle_frame(height: int, width: int, seed: int = 0, grain: int = 16) -> np.ndarray:
+    """uint8 [H, W]: speckle of `grain`-pixel cells (16: a JPEG of ~20 kB per 1024x1024 frame; finer
+    grains make larger JPEGs that are slower to decode)."""
     rng = np.random.default_rng(seed)
-    coarse = rng.integers(0, 255, (height // 16 + 1, width // 16 + 1), dtype=np.uint8)
-    return np.kron(coarse, np.ones((16, 16), np.uint8))[:height, :width].copy()
+    coarse = rng.integers(0, 255, (height // grain + 1, width // grain + 1), dtype=np.uint8)
+    return np.kron(coarse, np.ones((grain, grain), np.uint8))[:height, :width].copy()
 
 
 def mjpeg_avi(frames: int, height: int, width: int, fps: int = 30, pix_fmt: str = "yuvj420p") -> bytes:
@@ -50,14 +51,18 @@ def mjpeg_avi(frames: int, height: int, width: int, fps: int = 30, pix_fmt: str 
     return buf.getvalue()
 
 
-def _rle_constant_frame(rows: int, cols: int, values: tuple[int, ...]) -> bytes:
-    """One RLE Lossless frame whose samples are constant per plane: a 64-byte header, then one segment
-    per sample of runs of 128 (PackBits: header byte -127, then the value)."""
+def _rle_constant_frame(rows: int, cols: int, values: tuple[int, ...], striped: bool = False) -> bytes:
+    """One RLE Lossless frame: a 64-byte header, then one segment per sample of runs of 128 pixels
+    (PackBits: header byte -127, then the value), constant per sample or, `striped`, changing every run."""
     pixels = rows * cols
     segments = []
     for value in values:
         runs, rest = divmod(pixels, 128)
-        seg = bytes([0x81, value]) * runs + (bytes([257 - rest, value]) if rest > 1 else b"")
+        if striped:
+            seg = b"".join(bytes([0x81, (value + 37 * (i % 5)) % 256]) for i in range(runs))
+        else:
+            seg = bytes([0x81, value]) * runs
+        seg += bytes([257 - rest, value]) if rest > 1 else b""
         seg += bytes([0, value]) if rest == 1 else b""
         segments.append(seg + b"\x00" * (len(seg) % 2))
     offsets, position = [], 64
@@ -69,17 +74,18 @@ def _rle_constant_frame(rows: int, cols: int, values: tuple[int, ...]) -> bytes:
 
 
 def rgb_rle_dicom(
-    path: Path, frames: int, rows: int, cols: int, values: tuple[int, ...] = (90, 120, 60)
+    path: Path, frames: int, rows: int, cols: int, values: tuple[int, ...] = (90, 120, 60), striped=False
 ) -> Path:
     """An RLE Lossless ultrasound multi-frame DICOM of `frames` identical frames: RGB, or grey
-    (MONOCHROME2) when `values` holds one sample."""
+    (MONOCHROME2) when `values` holds one sample; `striped` frames are not blank (pydicom's RLE decoder
+    takes ~60 ms per 1016x708 RGB frame: a slow, accepted upload)."""
     write_dicom(path, np.zeros((2, 8, 8), np.uint8))
     ds = pydicom.dcmread(path)
     ds.NumberOfFrames, ds.Rows, ds.Columns = frames, rows, cols
     if len(values) == 3:
         ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
     ds.file_meta.TransferSyntaxUID = RLELossless
-    ds.PixelData = encapsulate([_rle_constant_frame(rows, cols, values)] * frames)
+    ds.PixelData = encapsulate([_rle_constant_frame(rows, cols, values, striped)] * frames)
     ds["PixelData"].VR = "OB"
     ds.save_as(path, enforce_file_format=True)
     return path
@@ -116,3 +122,20 @@ class FifoCanary:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def jpeg_dicom(path: Path, frames: int, rows: int, cols: int) -> Path:
+    """A grey JPEG Baseline multi-frame DICOM repeating one speckle frame: decoding it costs ~10 ms a
+    megapixel frame (Pillow), so 280 frames of 1024x1024 (280 MB decoded, accepted) take seconds."""
+    import cv2
+    from pydicom.uid import JPEGBaseline8Bit
+
+    _, jpeg = cv2.imencode(".jpg", speckle_frame(rows, cols), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    write_dicom(path, np.zeros((2, 8, 8), np.uint8))
+    ds = pydicom.dcmread(path)
+    ds.NumberOfFrames, ds.Rows, ds.Columns = frames, rows, cols
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.PixelData = encapsulate([jpeg.tobytes()] * frames)
+    ds["PixelData"].VR = "OB"
+    ds.save_as(path, enforce_file_format=True)
+    return path

@@ -19,7 +19,9 @@ from tests.ultrasound.test_decode_budget import _opens_canary
 
 
 @pytest.fixture(scope="module")
-def default_server(packaged_model: PackagedModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def default_server(
+    packaged_model: PackagedModel, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     """The packaged model served with params.yaml's own input limits (50 MB uploads, 300 MB decoded)."""
     root = tmp_path_factory.mktemp("default-server")
     params = write_params(
