@@ -42,6 +42,8 @@ class ServingConfig(BaseModel):
     min_frames: int = Field(ge=1)  # one clip's worth; fewer cannot show a heartbeat
     min_grey_std: float = Field(ge=0)  # below this spread of grey levels a video is blank
     api_key_env: str
+    # listening on a non-loopback address without an API key is refused at start-up unless this is true
+    allow_unauthenticated_public: bool
     # uploads decoded at once across every worker (each holds up to max_decoded_mb plus its quality
     # metrics' working memory); one more gets 429 with Retry-After (serving.inflight)
     max_in_flight: int = Field(ge=1)

@@ -28,9 +28,11 @@ from serving.errors import ModelUnavailable, ServingError
 from serving.guard import RequestGuard, ServiceState
 from serving.records import check_fields
 from serving.schemas import ClipOutput, Embedding, Prediction
+from serving.startup import check_startup
 
 PARAMS = Path(os.environ.get("ECHOJEPA_PARAMS", "params.yaml"))
 SETTINGS = load_serving_settings(PARAMS)
+check_startup(SETTINGS)  # in `bentoml serve` and each worker: no public port without a key, no missing salt
 CONFIG = SETTINGS.serving
 STATE = ServiceState()  # shared with the RequestGuard of this worker process
 
@@ -72,6 +74,7 @@ class EchoJEPA:
         started = time.perf_counter()
         try:
             study_id, device, cohort = check_fields(study_id, device, cohort)
+            self.runtime.records.check_study_id(study_id)
             predictor = self._predictor()
             prepared = await _in_thread(lambda cancel: predictor.prepare(video.read_bytes(), cancel=cancel))
             outputs = await self._encode(prepared.clips, predictor.model_version)
