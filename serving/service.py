@@ -69,7 +69,8 @@ class EchoJEPA:
 
         Optional fields: `study_id` (stored only as a keyed pseudonym), `device`, `cohort` (adult,
         pediatric or unknown). Refusals: {"error": "..."} with 400/413/415/422, 401 without the API key,
-        503 while no production model is released.
+        429 (Retry-After) while `serving.max_in_flight` uploads are in flight, 503 while no production
+        model is released, 504 past `serving.timeout_s` (the decode then stops).
         """
         started = time.perf_counter()
         try:

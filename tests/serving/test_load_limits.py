@@ -139,11 +139,18 @@ def _worker_cpu(server: Server) -> float:
     return total
 
 
+def _worker_rss_mb(server: Server) -> float:
+    """Resident MB of the BentoML worker (the server's process with the model: the largest)."""
+    children = psutil.Process(server.process.pid).children(recursive=True)
+    return max(p.memory_info().rss for p in children) / 2**20
+
+
 def test_a_timed_out_decode_stops(tight_server: Server, tmp_path: Path) -> None:
     """300 JPEG frames of 1024x1024 (300 MB decoded, just accepted) take over a second to decode, then
     seconds to measure: at the timeout the answer is 504, and 0.5 s later the server's CPU is idle (the
     frame loop saw its cancel event; the frames were never measured)."""
     dicom = jpeg_dicom(tmp_path / "long.dcm", 300, 1024, 1024)
+    rss_before = _worker_rss_mb(tight_server)
     status, _, elapsed = _post(tight_server, dicom)
     assert status == 504 and elapsed < TIMEOUT_S + 1.0, (status, elapsed)
     time.sleep(0.5)
@@ -151,6 +158,8 @@ def test_a_timed_out_decode_stops(tight_server: Server, tmp_path: Path) -> None:
     time.sleep(1.5)
     busy = _worker_cpu(tight_server) - before
     assert busy < 0.3, busy
+    # and the partly filled 300 MB frame array is gone (RSS back within 60 MB of before the request)
+    assert _worker_rss_mb(tight_server) - rss_before < 60, (rss_before, _worker_rss_mb(tight_server))
     # positive control: uncancelled, decoding and measuring the video runs through that whole window
     started = time.perf_counter()
     decode_video(dicom.read_bytes(), "long", InputLimits.from_config(section("serving")))
