@@ -9,8 +9,10 @@ header that understates its length still stops at the limit.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,19 +36,27 @@ def frame_bytes(pix_fmt: str | None, width: int, height: int) -> float:
         return float(UNKNOWN_FORMAT_BYTES * width * height)
 
 
-def open_container(src: bytes | str | Path, container_format: str | None):
-    """A PyAV input container over the file's bytes (or an open file object of a path).
+@contextlib.contextmanager
+def open_container(src: bytes | str | Path, container_format: str | None) -> Iterator:
+    """A PyAV input container over the file's bytes (or an open file object of a path), closed with the
+    file on leaving the block.
 
     `container_format` None lets FFmpeg probe the format itself: the behaviour the whitelist exists to
     prevent, kept only so tests can show what it would open (their positive control)."""
     import av
 
-    target = io.BytesIO(src) if isinstance(src, bytes | bytearray) else src
-    if container_format is None:
-        return av.open(str(target) if isinstance(target, Path) else target, mode="r")
-    if isinstance(target, str | Path):
-        target = Path(target).open("rb")  # noqa: SIM115 - PyAV closes it with the container
-    return av.open(target, mode="r", format=container_format)
+    with contextlib.ExitStack() as stack:
+        if container_format is None:
+            target = str(src) if isinstance(src, str | Path) else io.BytesIO(src)
+            container = av.open(target, mode="r")
+        else:
+            if isinstance(src, str | Path):
+                target = stack.enter_context(Path(src).open("rb"))
+            else:
+                target = io.BytesIO(src)
+            container = av.open(target, mode="r", format=container_format)
+        stack.callback(container.close)  # before the file it reads (last in, first out)
+        yield container
 
 
 def read_container(
@@ -66,11 +76,11 @@ def read_container(
     """
     import av
 
-    try:
-        container = open_container(src, container_format)
-    except av.FFmpegError as exc:
-        raise VideoError(label, "not_a_video", f"not a readable video ({exc.strerror or exc})") from None
-    with container:
+    with contextlib.ExitStack() as stack:
+        try:
+            container = stack.enter_context(open_container(src, container_format))
+        except av.FFmpegError as exc:
+            raise VideoError(label, "not_a_video", f"not a readable video ({exc.strerror or exc})") from None
         if not container.streams.video:
             raise VideoError(label, "not_a_video", f"a {container.format.name} file without a video stream")
         stream = container.streams.video[0]

@@ -162,7 +162,11 @@ def read_video(
             gave up (a request past its timeout) gets its thread and memory back.
     """
     data, label, path = _source(src, name)
-    head = data[:256] if data is not None else path.open("rb").read(256)
+    if data is None:
+        with path.open("rb") as fh:
+            head = fh.read(256)
+    else:
+        head = data[:256]
     if not head:
         raise VideoError(label, "empty", "the file is empty")
     kind = sniff_format(head)
