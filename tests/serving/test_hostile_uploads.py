@@ -68,7 +68,7 @@ def test_bombs_are_refused_413_before_decoding(default_server: Server, tmp_path:
         assert status == 413, body
         error = _one_sentence(body)
         assert f"take {mb} MB decoded, above the limit of 300 MB" in error
-        assert elapsed < 2.0  # the upload itself included; decoding 1000 megapixel frames takes > 10 s
+        assert elapsed < 5.0  # a 47 MB upload included; decoding 1000 megapixel frames takes > 7 s
 
 
 def test_a_colour_cine_within_the_budget_is_answered(default_server: Server, tmp_path: Path) -> None:
