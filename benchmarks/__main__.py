@@ -39,6 +39,7 @@ BENCHMARKS: dict[str, Callable[[], dict]] = {
     "pretrain": _lazy("bench_pretrain"),
     "monitoring": _lazy("bench_monitoring"),
     "serving": _lazy("bench_serving"),
+    "serving_limits": _lazy("serving_limits"),
     "ledger": _lazy("bench_ledger"),
     "demo": _lazy("bench_demo"),
 }

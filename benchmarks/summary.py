@@ -18,7 +18,16 @@ from typing import Any
 Row = dict[str, Any]
 # (measure, value) or (measure, value, op, bound); a value that is not a number skips the row
 Spec = tuple[str, Any] | tuple[str, Any, str, Any]
-ORDER = ("simulator", "realism", "shortcut_audit", "pretrain", "monitoring", "serving", "demo")
+ORDER = (
+    "simulator",
+    "realism",
+    "shortcut_audit",
+    "pretrain",
+    "monitoring",
+    "serving",
+    "serving_limits",
+    "demo",
+)
 NOT_BENCHMARKS = {"machine", "date"}
 _OPS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
     "<=": ("≤", lambda v, b: v <= b), ">=": ("≥", lambda v, b: v >= b),
@@ -107,6 +116,20 @@ def _pretrain(r: dict) -> list[Spec]:
     ]  # fmt: skip
 
 
+def _serving_limits(r: dict) -> list[Spec]:
+    targets = r.get("targets") if isinstance(r.get("targets"), dict) else {}
+    refusals = [b.get("seconds_to_refuse") for b in (r.get("bombs") or {}).values() if isinstance(b, dict)]
+    concurrent = r.get("concurrent") if isinstance(r.get("concurrent"), dict) else {}
+    return [
+        ("peak RSS, worst accepted upload (MB)", r.get("peak_rss_mb_worst_accepted"), "<=",
+         targets.get("peak_rss_mb_worst_accepted")),
+        ("slowest bomb refusal, 413 (s)", max(refusals) if refusals else None, "<=",
+         targets.get("seconds_to_refuse")),
+        (f"peak RSS, {concurrent.get('uploads')} concurrent worst-case uploads (MB)",
+         concurrent.get("peak_rss_mb")),
+    ]  # fmt: skip
+
+
 def _serving(r: dict) -> list[Spec]:
     targets = r.get("targets") if isinstance(r.get("targets"), dict) else {}
     ratio, speedup = targets.get("http_over_in_process_p50", 1.25), targets.get("clip_endpoint_speedup", 2)
@@ -161,7 +184,7 @@ def _demo(r: dict) -> list[Spec]:
 
 SUMMARIES: dict[str, Callable[[dict], list[Spec]]] = {
     "simulator": _simulator, "realism": _realism, "shortcut_audit": _shortcut_audit, "pretrain": _pretrain,
-    "monitoring": _monitoring, "serving": _serving, "demo": _demo,
+    "monitoring": _monitoring, "serving": _serving, "serving_limits": _serving_limits, "demo": _demo,
 }  # fmt: skip
 
 

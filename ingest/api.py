@@ -75,13 +75,14 @@ def _ingest_local(
     salt_file: Path,
     fold_map: Mapping[str, Sequence[int]] | None,
     on_progress: Callable[[int, int], None] | None,
+    max_decoded_mb: float | None,
 ) -> tuple[str, int, int, bool]:
     layout = detect_source(src)
     out = OutputWriter(out_dir)
     if layout == "dicom":
         from ingest.dicom import DicomIngest
 
-        run = DicomIngest(out, salt_file)
+        run = DicomIngest(out, salt_file, max_decoded_mb)
         run.run(src, on_progress)
         rows, rejects = run.rows, run.rejects
     else:
@@ -101,6 +102,7 @@ def ingest_source(
     salt_file: Path = DEFAULT_SALT_FILE,
     fold_map: Mapping[str, Sequence[int]] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    max_decoded_mb: float | None = None,
 ) -> IngestResult:
     """Bring a source into `out_dir` in the platform's EchoNet layout (FileList.csv, VolumeTracings.csv when
     the source has tracings, Videos/*.avi, ingest_rejects.csv).
@@ -116,6 +118,8 @@ def ingest_source(
         fold_map: EchoNet-Pediatric split → folds, e.g. {"TRAIN": [0..7], "VAL": [8], "TEST": [9]} (default).
         on_progress: called as (done, total), the platform's progress convention: files processed; an s3://
             source first reports bytes downloaded, then files.
+        max_decoded_mb: a DICOM whose header declares more decoded pixel data is rejected before its
+            pixels are decoded (`too_large_decoded`); None: no bound (params.yaml `ingest.max_decoded_mb`).
 
     Raises:
         IngestError: a one-line reason (missing source, bad layout, S3 access, fold map, ...).
@@ -128,14 +132,16 @@ def ingest_source(
             n = download_prefix(str(src), Path(staging), endpoint_url=endpoint_url, on_progress=on_progress)
             log.info("downloaded %d objects", n)
             layout, rows, rejected, changed = _ingest_local(
-                Path(staging), out_dir, salt_file, fold_map, on_progress
+                Path(staging), out_dir, salt_file, fold_map, on_progress, max_decoded_mb
             )
         kind = "s3"
     else:
         src = Path(src)
         if src.exists():
             _check_paths(src, out_dir)
-        layout, rows, rejected, changed = _ingest_local(src, out_dir, salt_file, fold_map, on_progress)
+        layout, rows, rejected, changed = _ingest_local(
+            src, out_dir, salt_file, fold_map, on_progress, max_decoded_mb
+        )
         kind = layout
     log.info("ingested %s: %d rows, %d rejected, changed=%s", layout, rows, rejected, changed)
     return IngestResult(kind, layout, rows, rejected, out_dir, changed)

@@ -142,15 +142,23 @@ def strip_avi(name: str) -> str:
 
 def probe_video(path: Path) -> dict[str, str]:
     """FrameHeight, FrameWidth, FPS and NumberOfFrames of a video, from the container when it declares a
-    frame count (no decoding), else by decoding it.
+    frame count (no decoding), else by decoding it. Only AVI and MP4 / MOV (by their first bytes) reach
+    the demuxer, as a file object: an ffconcat list or HLS playlist named .avi opens nothing else.
 
     Raises:
         IngestError: the file is not a readable video.
     """
     import av
 
+    from ultrasound.container_io import open_container
+    from ultrasound.video_io import sniff_format
+
+    with path.open("rb") as fh:
+        kind = sniff_format(fh.read(256))
+    if kind not in ("avi", "mov"):
+        raise IngestError(f"{path.name}: not a readable video (not an AVI or MP4 file)")
     try:
-        with av.open(str(path)) as container:
+        with open_container(path, kind) as container:
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.base_rate or stream.guessed_rate
             facts = {"FrameHeight": stream.height, "FrameWidth": stream.width, "FPS": float(rate or 0)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Split = Literal["TRAIN", "VAL", "TEST"]
 
@@ -26,6 +26,9 @@ class IngestConfig(BaseModel):
     s3_endpoint: str | None
     # EchoNet-Pediatric folds 0–9 per split; the default keeps fold 8 to validate and fold 9 to test
     pediatric_folds: dict[Split, list[int]]
+    # decoded pixel data of one DICOM (frames x rows x columns x samples x bytes), from its header, before
+    # decoding: larger files are rejected as `too_large_decoded` (serving's `max_decoded_mb` does the same)
+    max_decoded_mb: float = Field(gt=0)
 
     @field_validator("pediatric_folds")
     @classmethod
@@ -46,4 +49,5 @@ class IngestConfig(BaseModel):
             "endpoint_url": self.s3_endpoint,
             "salt_file": Path(self.salt_file),
             "fold_map": self.pediatric_folds,
+            "max_decoded_mb": self.max_decoded_mb,
         }

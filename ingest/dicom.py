@@ -33,6 +33,8 @@ VIDEO_REASONS = {
     "no_frames": "no_frames",
     "empty": "empty_file",
     "not_found": "unreadable_file",
+    "too_large_decoded": "too_large_decoded",
+    "frame_size_changed": "truncated_pixels",
 }
 DATE_KEYWORDS = ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
 
@@ -99,8 +101,14 @@ def _quiet_pydicom() -> Iterator[None]:
 class DicomIngest:
     """One pass over a DICOM folder: rows and rejects, videos placed through the OutputWriter."""
 
-    def __init__(self, out: OutputWriter, salt_file: Path) -> None:
+    def __init__(self, out: OutputWriter, salt_file: Path, max_decoded_mb: float | None = None) -> None:
+        from ultrasound.video_io import DecodeLimits
+
         self.out = out
+        # the header's decoded size is checked before any frame is decoded (read_video)
+        self.limits = DecodeLimits(
+            max_decoded_bytes=None if max_decoded_mb is None else int(max_decoded_mb * 2**20)
+        )
         self.pseudo = Pseudonymizer(load_salt(salt_file))
         self.dates = previous_study_dates(out.out)
         self.rows: list[dict[str, str]] = []
@@ -153,7 +161,7 @@ class DicomIngest:
         if name in self._instances:
             raise _Reject("duplicate_instance")
         try:
-            video = read_video(path, name)
+            video = read_video(path, name, self.limits)
         except VideoError as exc:
             raise _Reject(VIDEO_REASONS.get(exc.reason, "unreadable_dicom")) from None
         if video.n_frames < 2:

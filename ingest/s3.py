@@ -55,7 +55,7 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     rest = url[len("s3://") :]
     bucket, _, prefix = rest.partition("/")
     if not bucket:
-        raise IngestError(f"{url}: no bucket name (expected s3://bucket/prefix)")
+        raise IngestError(f"{without_userinfo(url)}: no bucket name (expected s3://bucket/prefix)")
     prefix = prefix.strip("/")
     return bucket, f"{prefix}/" if prefix else ""
 
@@ -76,8 +76,23 @@ def _client(endpoint: str | None):
     return boto3.session.Session().client("s3", endpoint_url=endpoint, region_name=region, config=config)
 
 
+def without_userinfo(url: str | None) -> str | None:
+    """`url` with any `user:password@` removed from its authority: credentials put in an endpoint URL
+    must not reach an error message, a log or a terminal."""
+    if not url or "@" not in url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an endpoint URL that cannot be parsed)"
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 def _as_ingest_error(url: str, endpoint: str | None, exc: Exception) -> IngestError:
-    """One line a user can act on, for any boto3/botocore failure."""
+    """One line a user can act on, for any boto3/botocore failure (no URL user-info in it)."""
+    url, endpoint = without_userinfo(url), without_userinfo(endpoint)
     from botocore.exceptions import (
         ClientError,
         ConnectTimeoutError,
@@ -105,7 +120,7 @@ def _local_path(staging: Path, rel: str, url: str) -> Path:
     """Where an object lands under `staging`; keys that would escape it (`..`, absolute) are refused."""
     parts = PurePosixPath(rel).parts
     if not parts or rel.startswith("/") or any(p in ("..", ".") for p in parts):
-        raise IngestError(f"{url}: object key {rel!r} is not a safe relative path")
+        raise IngestError(f"{without_userinfo(url)}: object key {rel!r} is not a safe relative path")
     return staging.joinpath(*parts)
 
 
@@ -136,7 +151,7 @@ def download_prefix(
                 (o["Key"], int(o["Size"])) for o in page.get("Contents", []) if not o["Key"].endswith("/")
             ]
         if not objects:
-            raise IngestError(f"{url}: no objects under this prefix (empty or misspelled?)")
+            raise IngestError(f"{without_userinfo(url)}: no objects under this prefix (empty or misspelled?)")
         total, done = sum(size for _, size in objects), 0
 
         def advance(n: int) -> None:
@@ -154,7 +169,9 @@ def download_prefix(
     except ValueError as exc:  # botocore refuses a malformed endpoint URL with a ValueError
         if isinstance(exc, IngestError):
             raise
-        raise IngestError(f"{url}: invalid S3 endpoint {endpoint!r}") from None
+        raise IngestError(
+            f"{without_userinfo(url)}: invalid S3 endpoint {without_userinfo(endpoint)!r}"
+        ) from None
     return len(objects)
 
 

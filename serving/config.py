@@ -36,9 +36,17 @@ class ServingConfig(BaseModel):
     max_upload_mb: float = Field(gt=0)
     max_frames: int = Field(gt=0)
     max_frame_pixels: int = Field(gt=0)
+    # decoded pixel data the header declares (frames x height x width x samples x bytes per sample), checked
+    # before the first frame is decoded: a 16 MB MJPEG AVI can declare 1000 frames of 1024x1024 (1.5 GB)
+    max_decoded_mb: float = Field(gt=0)
     min_frames: int = Field(ge=1)  # one clip's worth; fewer cannot show a heartbeat
     min_grey_std: float = Field(ge=0)  # below this spread of grey levels a video is blank
     api_key_env: str
+    # listening on a non-loopback address without an API key is refused at start-up unless this is true
+    allow_unauthenticated_public: bool
+    # uploads decoded at once across every worker (each holds up to max_decoded_mb plus its quality
+    # metrics' working memory); one more gets 429 with Retry-After (serving.inflight)
+    max_in_flight: int = Field(ge=1)
     # adaptive batching of the clip endpoint: clips per forward pass, and how long a queued clip may wait
     # before the server answers 503 (overloaded); the actual wait adapts to the traffic and is far shorter
     max_batch_size: int = Field(gt=1)
@@ -57,6 +65,10 @@ class ServingConfig(BaseModel):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_decoded_bytes(self) -> int:
+        return int(self.max_decoded_mb * 1024 * 1024)
 
     def clips_dir(self) -> Path:
         return Path(self.production_log) / "clips"

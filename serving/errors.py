@@ -58,6 +58,14 @@ _VIDEO_ERRORS: dict[str, tuple[int, str]] = {
     "no_pixel_data": (422, "the DICOM file holds no pixel data: there is no cine loop to analyse"),
     "too_many_frames": (413, "the video is too long ({detail}); trim it to one view of a few beats"),
     "frame_too_large": (413, "the video's frames are too large ({detail}); export it at a lower resolution"),
+    "too_large_decoded": (
+        413,
+        "the video is too large once decoded ({detail}); send fewer frames or a lower resolution",
+    ),
+    "frame_size_changed": (
+        422,
+        "the video's frames change size ({detail}); export it again as one cine loop",
+    ),
 }
 
 

@@ -1,8 +1,10 @@
 """The ASGI middleware in front of the BentoML service: every refusal is a JSON object {"error": "..."}.
 
 For the API routes (POST /predict, /embed, /encode_clips) it checks, in order: the API key (401, when
-one is configured), that a production model is loaded (503 with the one-line way to release one), the
-body size (413, drained first so the client reads the answer), and the body itself (serving.forms).
+one is configured), that a production model is loaded (503 with the one-line way to release one), for
+uploads a free in-flight slot (429 with Retry-After: `serving.max_in_flight` across every worker, see
+serving.inflight), the body size (413: on a declared Content-Length before a byte of the body is read; a
+chunked body is cut as soon as it passes the limit), and the body itself (serving.forms).
 It also answers GET /readyz (200 with the model version and clip shape, or 503 saying why not) and GET
 /docs (the OpenAPI UI), and rewrites error bodies of the API routes that BentoML produced (a JSON list
 for its own exceptions, pydantic details for validation errors, text for 405) into that same object.
@@ -30,6 +32,7 @@ UPLOAD_ROUTES = {"/predict": ("study_id", "device", "cohort"), "/embed": ()}
 CLIP_ROUTE = "/encode_clips"
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and text fields on top of the video itself
 STARTING = "the service is starting; retry in a few seconds"
+RETRY_BUSY_S = 2  # Retry-After of a 429: an upload takes about a second to decode and measure
 
 
 @dataclass
@@ -54,6 +57,7 @@ class RequestGuard:
 
     def __init__(self, app, state: ServiceState) -> None:
         self.app, self.state = app, state
+        self._slots = None  # InFlightSlots, made on the first upload (the cap is in the runtime's settings)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -65,22 +69,48 @@ class RequestGuard:
             return await respond(send, 307, None, {"location": "/"})
         if path not in UPLOAD_ROUTES and path != CLIP_ROUTE:
             return await self.app(scope, receive, send)
+        slot = None
         try:
-            scope, body = await self._admit(scope, receive)
-        except ServingError as exc:
-            return await self._refuse(send, exc)
-        await self.app(scope, _replay(body, receive), _ErrorBodies(send))
+            try:
+                self._check_access(scope)
+                if path in UPLOAD_ROUTES and scope["method"] == "POST":  # not the clip self-call
+                    slot = self._take_slot()
+                scope, body = await self._admit(scope, receive)
+            except ServingError as exc:
+                return await self._refuse(send, exc)
+            await self.app(scope, _replay(body, receive), _ErrorBodies(send))
+        finally:
+            if slot is not None:
+                self._slots.release(slot)
+
+    def _check_access(self, scope) -> None:
+        """401 without the API key, 503 without a production model."""
+        runtime = self.state.runtime
+        if runtime is not None and runtime.api_key and not _authorized(Headers(scope=scope), runtime.api_key):
+            raise ServingError(
+                "a valid API key is required: send 'Authorization: Bearer KEY'", 401, "unauthorized"
+            )
+        if runtime is None or runtime.predictor is None:
+            raise ModelUnavailable(runtime.unavailable_reason if runtime is not None else STARTING)
+
+    def _take_slot(self) -> int:
+        """An in-flight slot, or 429 when `serving.max_in_flight` uploads are being served."""
+        if self._slots is None:
+            from serving.inflight import InFlightSlots
+
+            self._slots = InFlightSlots(self.state.runtime.settings.serving.max_in_flight)
+        slot = self._slots.acquire()
+        if slot is None:
+            raise ServingError(
+                f"the server is busy with {self._slots.cap} uploads; retry in {RETRY_BUSY_S} seconds",
+                429, "busy",
+            )  # fmt: skip
+        return slot
 
     async def _admit(self, scope, receive) -> tuple[dict, bytes]:
         runtime = self.state.runtime
         headers = Headers(scope=scope)
-        if runtime is not None and runtime.api_key and not _authorized(headers, runtime.api_key):
-            raise ServingError(
-                "a valid API key is required: send 'Authorization: Bearer KEY'", 401, "unauthorized"
-            )
-        predictor = runtime.predictor if runtime is not None else None
-        if predictor is None:
-            raise ModelUnavailable(runtime.unavailable_reason if runtime is not None else STARTING)
+        predictor = runtime.predictor
         if scope["method"] != "POST":
             return scope, b""
         cfg = runtime.settings.serving
@@ -103,11 +133,13 @@ class RequestGuard:
         metrics = self.state.metrics
         if metrics is not None and exc.status == 401:
             metrics.unauthorized.inc()
-        elif metrics is not None and exc.status < 500:
+        elif metrics is not None and exc.status < 500 and exc.status != 429:  # 429 is load, not input
             metrics.refused(exc.reason)
         extra = {"www-authenticate": "Bearer"} if exc.status == 401 else {}
         if exc.status == 503:
             extra["retry-after"] = "5"
+        elif exc.status == 429:
+            extra["retry-after"] = str(RETRY_BUSY_S)
         await respond(send, exc.status, {"error": exc.message}, extra)
 
     async def _readyz(self, send) -> None:
@@ -135,10 +167,11 @@ def _authorized(headers: Headers, key: str) -> bool:
 
 
 async def _read_body(receive, headers: Headers, limit: int, too_large_message: str) -> bytes:
-    """The whole body, or 413 once it passes `limit` bytes (the rest is drained, not kept, so the client
-    finishes sending and reads the answer)."""
+    """The whole body, or 413: at once when the declared Content-Length passes `limit` (no byte of the
+    body is read), else as soon as the bytes received pass it (a chunked body is cut there)."""
     declared = headers.get("content-length", "")
-    too_large = declared.isdigit() and int(declared) > limit
+    if declared.isdigit() and int(declared) > limit:
+        raise ServingError(too_large_message, 413, "too_large")
     chunks, size, more = [], 0, True
     while more:
         message = await receive()
@@ -146,12 +179,10 @@ async def _read_body(receive, headers: Headers, limit: int, too_large_message: s
             raise ServingError("the client disconnected", 400, "bad_form")
         chunk = message.get("body", b"")
         size += len(chunk)
-        too_large = too_large or size > limit
-        if not too_large:
-            chunks.append(chunk)
+        if size > limit:
+            raise ServingError(too_large_message, 413, "too_large")
+        chunks.append(chunk)
         more = message.get("more_body", False)
-    if too_large:
-        raise ServingError(too_large_message, 413, "too_large")
     return b"".join(chunks)
 
 

@@ -1,7 +1,8 @@
 """Checking an upload before the model sees it, and the quality report that travels with a prediction.
 
-A video is refused (BadInput, 4xx, one sentence) when it is empty, not a video, truncated, in an
-unsupported codec, a DICOM without pixels, larger than the upload/frame/length limits, shorter than one
+A video is refused (BadInput, 4xx, one sentence) when it is empty, not an AVI / MP4 / MOV / DICOM by its
+first bytes, truncated, in an unsupported codec, a DICOM without pixels, larger than the upload, frame,
+length or decoded-size limits (the last checked on the header, before decoding), shorter than one
 clip, has frames too small to hold an image, or is blank (a constant grey). Quality metrics and the likely
 degradation causes come from ultrasound.quality and the shared cause classifier (ultrasound.causes).
 """
@@ -9,6 +10,7 @@ degradation causes come from ultrasound.quality and the shared cause classifier 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,7 +19,7 @@ import numpy as np
 from serving.errors import BadInput, from_video_error
 from ultrasound.causes import CauseVerdict, classify_causes
 from ultrasound.quality import quality_metrics
-from ultrasound.video_io import DecodeLimits, Video, VideoError, read_video
+from ultrasound.video_io import DecodeCancelled, DecodeLimits, Video, VideoError, read_video
 
 if TYPE_CHECKING:
     from serving.config import ServingConfig
@@ -35,20 +37,33 @@ class InputLimits:
     max_upload_bytes: int = 100 * 1024 * 1024
     max_frames: int = 1000
     max_frame_pixels: int = 1024 * 1024
+    max_decoded_bytes: int = 300 * 1024 * 1024
     min_frames: int = 16
     min_grey_std: float = 1.0
+
+    def decode_limits(self) -> DecodeLimits:
+        """The bounds the decoder itself checks, before and while decoding."""
+        return DecodeLimits(self.max_frames, self.max_frame_pixels, self.max_decoded_bytes)
 
     @classmethod
     def from_config(cls, config: ServingConfig) -> InputLimits:
         return cls(
             max_upload_bytes=config.max_upload_bytes, max_frames=config.max_frames,
-            max_frame_pixels=config.max_frame_pixels, min_frames=config.min_frames,
+            max_frame_pixels=config.max_frame_pixels, max_decoded_bytes=config.max_decoded_bytes,
+            min_frames=config.min_frames,
             min_grey_std=config.min_grey_std,
         )  # fmt: skip
 
 
-def decode_video(data: bytes, filename: str, limits: InputLimits) -> Video:
-    """The upload's grey frames, or BadInput naming what is wrong with it."""
+def decode_video(
+    data: bytes, filename: str, limits: InputLimits, cancel: threading.Event | None = None
+) -> Video:
+    """The upload's grey frames, or BadInput naming what is wrong with it.
+
+    Raises:
+        BadInput: 4xx with one sentence (a decoded size above the limit: 413 before any frame is decoded).
+        DecodeCancelled: `cancel` was set (the request timed out) before the last frame.
+    """
     if not data:
         raise BadInput("the uploaded file is empty", status=400, reason="empty")
     if len(data) > limits.max_upload_bytes:
@@ -57,9 +72,11 @@ def decode_video(data: bytes, filename: str, limits: InputLimits) -> Video:
             status=413, reason="too_large",
         )  # fmt: skip
     try:
-        video = read_video(data, filename, DecodeLimits(limits.max_frames, limits.max_frame_pixels))
+        video = read_video(data, filename, limits.decode_limits(), cancel)
     except VideoError as exc:
         raise from_video_error(exc) from None
+    except DecodeCancelled:
+        raise
     except Exception as exc:  # a decoder library failing on hostile bytes is still the file's fault
         log.warning("decoder failed on an upload: %s", exc.__class__.__name__)
         raise BadInput("the file cannot be decoded as a video", status=422, reason="undecodable") from None

@@ -14,7 +14,8 @@ from ultrasound.perturbations import PERTURBATION_KINDS
 BAD_INPUT_REASONS = (
     "empty", "not_a_video", "unsupported_codec", "truncated", "no_frames", "no_pixel_data",
     "too_many_frames", "frame_too_large", "too_large", "too_short", "frame_too_small", "blank",
-    "undecodable", "unmeasurable", "no_video", "bad_form", "bad_field", "bad_clips",
+    "undecodable", "unmeasurable", "no_video", "bad_form", "bad_field", "bad_clips", "too_large_decoded",
+    "frame_size_changed",
 )  # fmt: skip
 
 

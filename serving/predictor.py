@@ -12,6 +12,7 @@ batchable clip endpoint (so concurrent requests share forward passes), then `sum
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -106,9 +107,10 @@ class Predictor:
         return frames * height * width
 
     # ------------------------------------------------------------------ the steps
-    def decode(self, data: bytes, filename: str = "<upload>") -> Video:
-        """The upload's grey frames, after the size, length, frame-size and blank checks (BadInput)."""
-        return decode_video(data, filename, self.limits)
+    def decode(self, data: bytes, filename: str = "<upload>", cancel: threading.Event | None = None) -> Video:
+        """The upload's grey frames, after the size, length, decoded-size, frame-size and blank checks
+        (BadInput); `cancel` stops the frame loop (DecodeCancelled) when the caller gives up."""
+        return decode_video(data, filename, self.limits, cancel)
 
     def clips(self, video: Video) -> np.ndarray:
         """`clips_per_video` evenly spaced clips at the model's frames, step and resolution:
@@ -116,9 +118,11 @@ class Predictor:
         d = self.config.data
         return cut_clips(video.frames, self.clips_per_video, d.frames, d.frame_step, d.resolution)
 
-    def prepare(self, data: bytes, filename: str = "<upload>") -> Prepared:
+    def prepare(
+        self, data: bytes, filename: str = "<upload>", cancel: threading.Event | None = None
+    ) -> Prepared:
         """Everything before the encoder: decode, quality metrics, causes, clips."""
-        video = self.decode(data, filename)
+        video = self.decode(data, filename, cancel)
         metrics, verdict = measure_quality(video)
         return Prepared(video, metrics, verdict, self.clips(video))
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.deid import Pseudonymizer, blank_and_resize, device_name, load_salt, sector_mask
+from ingest.deid import Pseudonymizer, blank_and_resize, device_name, sector_mask
 from serving.errors import BadInput
 from serving.production_log import LOG_COLUMNS
 from ultrasound.video_io import write_avi
@@ -39,19 +39,29 @@ def check_fields(study_id: str, device: str, cohort: str) -> tuple[str, str, str
     return (study_id or "").strip(), device_name(device or "", ""), cohort
 
 
-class RecordMaker:
-    """Production-log rows from predictions, with the study-id pseudonymizer of one salt."""
+NO_SALT = (
+    "this server has no de-identification salt, so it cannot keep a study_id; send the request without "
+    "one, or set ECHOJEPA_DEID_SALT on the server"
+)
 
-    def __init__(self, salt_file: Path) -> None:
-        self._salt_file = Path(salt_file)
-        self._pseudonymizer: Pseudonymizer | None = None
+
+class RecordMaker:
+    """Production-log rows from predictions, with the study-id pseudonymizer of the ingest salt (None:
+    the server has none, and refuses study ids rather than minting a salt of its own)."""
+
+    def __init__(self, salt: bytes | None) -> None:
+        self._pseudonymizer = Pseudonymizer(salt) if salt else None
+
+    def check_study_id(self, study_id: str) -> None:
+        """BadInput (400) for a study id this server cannot pseudonymise."""
+        if study_id and self._pseudonymizer is None:
+            raise BadInput(NO_SALT, 400, "bad_field")
 
     def pseudonym(self, study_id: str) -> str:
-        """ "" for no study id; otherwise the salted hash (the salt is read, or created, on first use)."""
+        """ "" for no study id; otherwise the salted hash."""
         if not study_id:
             return ""
-        if self._pseudonymizer is None:
-            self._pseudonymizer = Pseudonymizer(load_salt(self._salt_file))
+        self.check_study_id(study_id)
         return self._pseudonymizer.file_name(study_id)
 
     def row(

@@ -24,6 +24,7 @@ from serving.predictor import Predictor
 from serving.production import production_tag, resolve_production
 from serving.production_log import ProductionLog
 from serving.records import RecordMaker, retain_clip
+from serving.startup import required_salt
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class ServingRuntime:
         self.tag: str | None = None
         self.unavailable_reason = NO_MODEL
         self.refused = ""  # why the last load was refused (kept serving the model before it)
-        self.records = RecordMaker(settings.salt_file)
+        self.records = RecordMaker(required_salt(settings))  # the ingest salt; never minted here
         self.feast = (
             None
             if cfg.feast_push == "off"

@@ -12,6 +12,7 @@ adaptive batcher, so concurrent requests share forward passes (see bentoml_servi
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -27,9 +28,11 @@ from serving.errors import ModelUnavailable, ServingError
 from serving.guard import RequestGuard, ServiceState
 from serving.records import check_fields
 from serving.schemas import ClipOutput, Embedding, Prediction
+from serving.startup import check_startup
 
 PARAMS = Path(os.environ.get("ECHOJEPA_PARAMS", "params.yaml"))
 SETTINGS = load_serving_settings(PARAMS)
+check_startup(SETTINGS)  # in `bentoml serve` and each worker: no public port without a key, no missing salt
 CONFIG = SETTINGS.serving
 STATE = ServiceState()  # shared with the RequestGuard of this worker process
 
@@ -70,13 +73,15 @@ class EchoJEPA:
 
         Optional fields: `study_id` (stored only as a keyed pseudonym), `device`, `cohort` (adult,
         pediatric or unknown). Refusals: {"error": "..."} with 400/413/415/422, 401 without the API key,
-        503 while no production model is released.
+        429 (Retry-After) while `serving.max_in_flight` uploads are in flight, 503 while no production
+        model is released, 504 past `serving.timeout_s` (the decode then stops).
         """
         started = time.perf_counter()
         try:
             study_id, device, cohort = check_fields(study_id, device, cohort)
+            self.runtime.records.check_study_id(study_id)
             predictor = self._predictor()
-            prepared = await anyio.to_thread.run_sync(lambda: predictor.prepare(video.read_bytes()))
+            prepared = await _in_thread(lambda cancel: predictor.prepare(video.read_bytes(), cancel=cancel))
             outputs = await self._encode(prepared.clips, predictor.model_version)
             result = predictor.summarize(prepared, outputs, started)
             await anyio.to_thread.run_sync(
@@ -96,8 +101,8 @@ class EchoJEPA:
         started = time.perf_counter()
         try:
             predictor = self._predictor()
-            frames = await anyio.to_thread.run_sync(
-                lambda: predictor.clips(predictor.decode(video.read_bytes()))
+            frames = await _in_thread(
+                lambda cancel: predictor.clips(predictor.decode(video.read_bytes(), cancel=cancel))
             )
             outputs = await self._encode(frames, predictor.model_version)
         except ServingError as exc:
@@ -161,6 +166,17 @@ class EchoJEPA:
             STATE.metrics.refused(exc.reason)
         headers = {"Retry-After": "5"} if exc.status == 503 else None
         return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
+
+
+async def _in_thread(work):
+    """`work(cancel)` in a worker thread. BentoML's request timeout cancels only this task, so on
+    cancellation the thread is abandoned and `cancel` set: the decode's frame loop checks it between
+    frames and stops, giving its thread and frame array back within a frame's decode time."""
+    cancel = threading.Event()
+    try:
+        return await anyio.to_thread.run_sync(lambda: work(cancel), abandon_on_cancel=True)
+    finally:
+        cancel.set()
 
 
 EchoJEPA.add_asgi_middleware(RequestGuard, state=STATE)

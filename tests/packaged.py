@@ -38,7 +38,7 @@ import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SALT = "packaged-model-test-salt"
+SALT = "packaged-model-test-salt-0123456789abcdef"  # 32+ bytes: serving refuses shorter
 
 
 @dataclass(frozen=True)

@@ -89,17 +89,31 @@ def _shadowed_share(envelope: np.ndarray, mask: np.ndarray, depth: np.ndarray, e
     return float((ratio[inner] < 0.4).mean()) if inner.any() else 0.0
 
 
+def _detail(sample: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """|pixel - its 3x3 mean| inside the sector, [T, mask pixels] float32, computed frame by frame (the
+    filter never spans frames) so the working memory is a frame's, not the sample's."""
+    out = np.empty((len(sample), int(mask.sum())), np.float32)
+    for frame, row in zip(sample, out, strict=True):
+        row[...] = np.abs(frame - uniform_filter(frame, size=3))[mask]
+    return out
+
+
 def _dimmed_tissue_share(sample: np.ndarray, inner: np.ndarray) -> float:
     """Share of the inner sector showing tissue texture at reduced brightness.
 
     Log compression gives speckle a constant spread in grey levels, so naturally dim tissue has a high
     local std/mean; a multiplicative loss applied to the displayed image (shadow, attenuation, low gain)
-    shrinks mean and std together, leaving dim pixels with the low std/mean of bright tissue."""
-    mean = uniform_filter(sample, size=(1, 5, 5))
-    sq = uniform_filter(sample * sample, size=(1, 5, 5))
-    cv = np.sqrt(np.maximum(sq - mean * mean, 0.0)) / (mean + 1e-3)
-    dimmed = (mean > 8) & (mean < 55) & (cv < 0.35)
-    return float(dimmed[:, inner].mean()) if inner.any() else 0.0
+    shrinks mean and std together, leaving dim pixels with the low std/mean of bright tissue. Frame by
+    frame (the 5x5 windows never span frames): the same count with a frame's working memory."""
+    if not inner.any():
+        return 0.0
+    dimmed_pixels = 0
+    for frame in sample:
+        mean = uniform_filter(frame, size=5)
+        sq = uniform_filter(frame * frame, size=5)
+        cv = np.sqrt(np.maximum(sq - mean * mean, 0.0)) / (mean + 1e-3)
+        dimmed_pixels += int(((mean > 8) & (mean < 55) & (cv < 0.35))[inner].sum())
+    return dimmed_pixels / (len(sample) * int(inner.sum()))
 
 
 def _dropout_share(peak: np.ndarray, mask: np.ndarray, theta: np.ndarray, lo: float, hi: float) -> float:
@@ -136,7 +150,7 @@ def quality_metrics(frames: np.ndarray, fps: float = 50.0) -> dict[str, float]:
     envelope = np.percentile(sample, 90, axis=0)
     margin = 0.1 * (hi - lo)  # the fan's lateral edges are dim in every clip
     edge = (theta < lo + margin) | (theta > hi - margin)
-    detail = np.abs(sample - uniform_filter(sample, size=(1, 3, 3)))[:, mask].mean()
+    detail = _detail(sample, mask).mean()
     p1, p99 = np.percentile(inside, [1, 99])
     slope, near_slope = _depth_slopes(envelope, mask, depth, theta)
     return {

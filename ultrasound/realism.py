@@ -26,13 +26,20 @@ DARK_LEVEL = 30
 
 
 def speckle_snr(frames: np.ndarray, window: int = 5) -> float:
-    """Median of local mean/std over 5×5 windows whose mean exceeds the tissue level: frames [T, H, W]."""
-    f = frames.astype(np.float32)
-    mean = uniform_filter(f, size=(1, window, window))
-    sq = uniform_filter(f * f, size=(1, window, window))
-    std = np.sqrt(np.maximum(sq - mean * mean, 1e-6))
-    tissue = mean > TISSUE_LEVEL
-    return float(np.median(mean[tissue] / std[tissue])) if tissue.any() else float("nan")
+    """Median of local mean/std over 5×5 windows whose mean exceeds the tissue level: frames [T, H, W].
+
+    Frame by frame (the windows never span frames), so the float32 working arrays are a frame's, not the
+    clip's: a served megapixel upload would otherwise hold seven float copies of its 24 sampled frames."""
+    ratios = []
+    for frame in frames:
+        f = frame.astype(np.float32)
+        mean = uniform_filter(f, size=window)
+        sq = uniform_filter(f * f, size=window)
+        std = np.sqrt(np.maximum(sq - mean * mean, 1e-6))
+        tissue = mean > TISSUE_LEVEL
+        ratios.append(mean[tissue] / std[tissue])
+    ratios = np.concatenate(ratios) if ratios else np.empty(0, np.float32)
+    return float(np.median(ratios)) if ratios.size else float("nan")
 
 
 def frame_correlation(video: np.ndarray, mask: np.ndarray) -> float:

@@ -2,20 +2,28 @@
 [T, H, W] grey frames plus the frame rate; AVI (MJPEG, as EchoNet-Dynamic stores it) out.
 
 A file that cannot be used raises VideoError naming the file and the reason, never a library traceback.
+Hostile files are stopped before a decoder sees them: the container is chosen from the file's first bytes
+(AVI, MP4 / MOV, DICOM only: an ffconcat list or an HLS playlist would make FFmpeg open other files), and
+the decoded size the header declares is checked against `DecodeLimits` before the first frame is decoded.
+Frames are then decoded one at a time into one preallocated uint8 array (ultrasound.container_io,
+ultrasound.dicom_io), so memory is the grey output plus one frame, not three copies of the colour video.
 """
 
 from __future__ import annotations
 
-import io
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-# container formats PyAV may report for real videos; still images (png_pipe, image2, ...) are refused
-VIDEO_FORMATS = {"avi", "mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "mpeg", "mpegts", "asf"}
 DICOM_MAGIC_OFFSET = 128
 DEFAULT_DICOM_FPS = 30.0
+# ISO base media (MP4 / MOV) boxes a real file starts with; free / skip / wide may pad before them
+ISO_FIRST_BOXES = {b"ftyp", b"moov", b"mdat"}
+ISO_PADDING_BOXES = {b"free", b"skip", b"wide"}
+IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
+MB = 1024 * 1024
 
 
 class VideoError(ValueError):
@@ -31,12 +39,18 @@ class VideoError(ValueError):
         "no_pixel_data",
         "too_many_frames",
         "frame_too_large",
+        "too_large_decoded",
+        "frame_size_changed",
     )
 
     def __init__(self, name: str, reason: str, detail: str) -> None:
         assert reason in self.REASONS, reason
         self.name, self.reason, self.detail = name, reason, detail
         super().__init__(f"{name}: {detail}")
+
+
+class DecodeCancelled(Exception):
+    """The caller's `cancel` event was set (a request that timed out): the frame loop stopped."""
 
 
 @dataclass(frozen=True)
@@ -65,16 +79,49 @@ def is_dicom(data: bytes) -> bool:
     return data[DICOM_MAGIC_OFFSET : DICOM_MAGIC_OFFSET + 4] == b"DICM"
 
 
+def _is_iso_media(head: bytes) -> bool:
+    """Whether the first boxes are those of an MP4 / MOV file (ftyp, moov or mdat, after padding boxes)."""
+    offset = 0
+    while offset + 8 <= len(head):
+        size, kind = int.from_bytes(head[offset : offset + 4], "big"), head[offset + 4 : offset + 8]
+        if kind in ISO_FIRST_BOXES:
+            return True
+        if kind not in ISO_PADDING_BOXES or size < 8:
+            return False
+        offset += size
+    return False
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The container of a file from its first bytes: "avi", "mov" (MP4 / MOV) or "dicom"; None otherwise.
+
+    This is the whitelist: FFmpeg's own probing would also accept an ffconcat list or an HLS playlist,
+    which name other files (local paths, URLs) for the demuxer to open."""
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "avi"
+    if is_dicom(head):
+        return "dicom"
+    if _is_iso_media(head):
+        return "mov"
+    return None
+
+
 @dataclass(frozen=True)
 class DecodeLimits:
     """Bounds checked before and while decoding, so an oversized upload is refused before it fills memory:
-    at most `max_frames` frames of at most `max_frame_pixels` pixels each (None: no bound)."""
+    at most `max_frames` frames of at most `max_frame_pixels` pixels each, and at most `max_decoded_bytes`
+    of decoded pixel data (frames x height x width x samples x bytes per sample; None: no bound)."""
 
     max_frames: int | None = None
     max_frame_pixels: int | None = None
+    max_decoded_bytes: int | None = None
 
-    def check(self, label: str, frames: int, height: int, width: int) -> None:
-        """Raise VideoError when a declared or decoded size exceeds a bound (unknown sizes are 0)."""
+    def check(self, label: str, frames: int, height: int, width: int, frame_bytes: float = 0) -> None:
+        """Raise VideoError when a declared or decoded size exceeds a bound (unknown sizes are 0).
+
+        Args:
+            frame_bytes: decoded bytes of one frame in the decoder's own pixel format (samples x bytes).
+        """
         if self.max_frames is not None and frames > self.max_frames:
             raise VideoError(
                 label, "too_many_frames", f"{frames} frames, above the limit of {self.max_frames}"
@@ -85,111 +132,56 @@ class DecodeLimits:
                 "frame_too_large",
                 f"{width}x{height} frames, above the limit of {self.max_frame_pixels} pixels per frame",
             )
+        decoded = frames * frame_bytes
+        if self.max_decoded_bytes is not None and decoded > self.max_decoded_bytes:
+            raise VideoError(
+                label,
+                "too_large_decoded",
+                f"{frames} frames of {width}x{height} take {decoded / MB:.4g} MB decoded, "
+                f"above the limit of {self.max_decoded_bytes / MB:.4g} MB",
+            )
 
 
 NO_LIMITS = DecodeLimits()
 
 
-def read_video(src: str | Path | bytes, name: str | None = None, limits: DecodeLimits = NO_LIMITS) -> Video:
-    """Read an AVI, MP4 or multi-frame DICOM (a path or the file's bytes) into grey frames.
+def read_video(
+    src: str | Path | bytes,
+    name: str | None = None,
+    limits: DecodeLimits = NO_LIMITS,
+    cancel: threading.Event | None = None,
+) -> Video:
+    """Read an AVI, MP4 / MOV or multi-frame DICOM (a path or the file's bytes) into grey frames.
 
     Raises:
-        VideoError: not found, empty, not a video, no frames, truncated (fewer frames decoded than the
-            container declares), unsupported codec, DICOM without pixel data, or more frames or larger
-            frames than `limits` allow (checked on the declared sizes first, then while decoding).
+        VideoError: not found, empty, not one of the three formats (by its first bytes), no frames,
+            truncated (fewer frames decoded than the container declares), unsupported codec, DICOM
+            without pixel data, or more frames, larger frames or more decoded bytes than `limits` allow
+            (checked on the declared sizes first, then on every decoded frame).
+        DecodeCancelled: `cancel` was set; the frame loop checks it between frames, so a caller that
+            gave up (a request past its timeout) gets its thread and memory back.
     """
     data, label, path = _source(src, name)
-    head = data[:256] if data is not None else path.open("rb").read(256)
+    if data is None:
+        with path.open("rb") as fh:
+            head = fh.read(256)
+    else:
+        head = data[:256]
     if not head:
         raise VideoError(label, "empty", "the file is empty")
-    if is_dicom(head):
+    kind = sniff_format(head)
+    if kind is None:
+        image = head.startswith(IMAGE_MAGIC)
+        detail = "an image file, not a video" if image else "not an AVI, MP4, MOV or DICOM file"
+        raise VideoError(label, "not_a_video", detail)
+    if kind == "dicom":
         from ultrasound.dicom_io import read_dicom
 
-        return read_dicom(data if data is not None else path, label, limits)
-    return _read_container(io.BytesIO(data) if data is not None else str(path), label, limits)
+        return read_dicom(data if data is not None else path, label, limits, cancel)
+    from ultrasound.container_io import read_container
 
-
-def _read_container(target, label: str, limits: DecodeLimits = NO_LIMITS) -> Video:
-    import av
-
-    try:
-        container = av.open(target, mode="r")
-    except av.FFmpegError as exc:
-        raise VideoError(label, "not_a_video", f"not a readable video ({exc.strerror or exc})") from None
-    with container:
-        fmt = set(container.format.name.split(","))
-        streams = container.streams.video
-        if not (fmt & VIDEO_FORMATS) or not streams:
-            kind = (
-                "an image" if any("pipe" in f or "image" in f for f in fmt) else f"a {container.format.name}"
-            )
-            raise VideoError(label, "not_a_video", f"{kind} file, not a video")
-        stream = streams[0]
-        declared = int(stream.frames or 0)
-        rate = stream.average_rate or stream.base_rate or stream.guessed_rate
-        fps = float(rate) if rate else 0.0
-        try:
-            stream.codec_context  # noqa: B018 - raises when no decoder exists for the stream's codec
-        except (av.error.DecoderNotFoundError, av.FFmpegError):
-            tag = _codec_tag(stream)
-            raise VideoError(
-                label, "unsupported_codec", f"unsupported codec {tag!r}: no decoder for it"
-            ) from None
-        context = stream.codec_context  # None when no decoder exists; decoding below says so
-        if context is not None:
-            limits.check(label, declared, int(context.height or 0), int(context.width or 0))
-        frames: list[np.ndarray] = []
-        try:
-            for frame in container.decode(stream):
-                limits.check(label, len(frames) + 1, frame.height, frame.width)
-                frames.append(_grey(frame))
-        except av.error.DecoderNotFoundError:
-            tag = _codec_tag(stream)
-            raise VideoError(
-                label, "unsupported_codec", f"unsupported codec {tag!r}: no decoder for it"
-            ) from None
-        except av.FFmpegError as exc:
-            if not frames:
-                raise VideoError(
-                    label, "not_a_video", f"no frame could be decoded ({exc.strerror or exc})"
-                ) from None
-            # frames decoded before the damage are kept; the declared count below decides if it is truncated
-            declared = max(declared, len(frames) + 1)
-    if not frames:
-        raise VideoError(label, "no_frames", "the video holds no frames")
-    if declared and len(frames) < declared:
-        raise VideoError(
-            label,
-            "truncated",
-            f"truncated: {len(frames)} frames decoded of {declared} the container declares",
-        )
-    return Video(np.stack(frames).astype(np.uint8), fps or 50.0)
-
-
-# full-range planar YUV (MJPEG decodes to yuvj*): the luma plane already is the grey image, so the
-# colour conversion that to_ndarray(format="gray") runs (most of the decode time) can be skipped
-_LUMA_IS_GREY = {"gray", "yuvj420p", "yuvj422p", "yuvj444p"}
-
-
-def _grey(frame) -> np.ndarray:
-    """uint8 [H, W] grey of a decoded frame."""
-    if frame.format.name in _LUMA_IS_GREY:
-        plane = frame.planes[0]
-        rows = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)
-        return rows[:, : frame.width].copy()
-    return frame.to_ndarray(format="gray")
-
-
-def _codec_tag(stream) -> str:
-    """The stream's codec name or FourCC, for messages, without needing a decoder."""
-    for attr in ("codec_tag", "name"):
-        try:
-            value = getattr(stream, attr)
-        except (AttributeError, ValueError):
-            continue
-        if value:
-            return str(value)
-    return "unknown"
+    src = data if data is not None else path
+    return read_container(src, label, limits, container_format=kind, cancel=cancel)
 
 
 def write_avi(path: str | Path, frames: np.ndarray, fps: float = 50.0, quality: int = 95) -> Path:

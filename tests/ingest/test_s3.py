@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,21 @@ def test_rclone_checks_credentials(sim_small: Path, tmp_path: Path, monkeypatch:
     assert message.startswith("s3://echo/dynamic: access denied (")
     assert "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY" in message and "\n" not in message
     assert "wrongsecret" not in message and info.value.__cause__ is None
+
+
+def test_endpoint_credentials_never_reach_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An endpoint URL carrying user-info (here, unreachable) is named without it."""
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "k"),
+        ("AWS_SECRET_ACCESS_KEY", "s"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
+        monkeypatch.setenv(name, value)
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    endpoint = f"http://AKIAUSER:s3cr3t@127.0.0.1:{port.getsockname()[1]}"
+    port.close()  # nothing listens there
+    with pytest.raises(IngestError) as info:
+        ingest_source("s3://echo/dynamic", tmp_path / "out", endpoint_url=endpoint)
+    assert "s3cr3t" not in str(info.value) and "AKIAUSER" not in str(info.value)
+    assert "127.0.0.1" in str(info.value)

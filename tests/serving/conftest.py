@@ -121,6 +121,7 @@ def server(packaged_model: PackagedModel, tmp_path_factory: pytest.TempPathFacto
         serving={
             **LIMITS, "retain_clips": True, "flush_seconds": 0.3, "reload_seconds": 0,
             "api_key_env": KEY_ENV, "max_batch_size": 32, "production_log": str(root / "production"),
+            "max_in_flight": 32,  # the load test's 16 clients all in flight (the cap has its own tests)
         },
         probe={"clips_per_video": 2},
     )  # fmt: skip
