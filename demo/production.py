@@ -53,10 +53,11 @@ def run_production(console, params_file: Path, params: Params, times: dict[str, 
     and delivered through the CLI), serve, clean then degraded traffic, monitoring, the trigger."""
     from demo.keys import demo_keys, prepare_ledger
     from demo.release import apply_deployments, prefect_api, release, triggered_runs
-    from demo.shell import monitor
+    from demo.shell import monitor, secrets_init
 
     demo = DemoLayout(params.layout())
     start = time.perf_counter()
+    secrets_init(console, params_file)  # the salt serving needs for its Feast push (it never makes one)
     keys = demo_keys()
     prepare_ledger(console, params_file, params.release, keys)
     api, server = prefect_api(console)

@@ -37,6 +37,15 @@ def repro(console) -> float:
     return time.perf_counter() - start
 
 
+def secrets_init(console, params_file: Path) -> None:
+    """`echojepa secrets init`: the deployment's de-identification salt (kept when it exists)."""
+    done = subprocess.run(echojepa("secrets", "init", "--params", str(params_file)), env=env_with(),
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        raise ValueError(done.stderr.strip() or "echojepa secrets init failed")
+    console.print(f"[bold]secrets[/] {done.stdout.strip()}")
+
+
 def _run_results(reports: Path) -> set[Path]:
     return set(reports.glob("*/result.json"))
 

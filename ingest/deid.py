@@ -44,30 +44,52 @@ VIEW_PATTERNS = {
 assert set(VIEW_PATTERNS) <= set(VIEWS)
 
 
+MIN_SALT_BYTES = 32  # a keyed hash is only as strong as its key: shorter salts are refused everywhere
+
+
+class SaltError(ValueError):
+    """A de-identification salt that is missing, empty or too short (one line)."""
+
+
+def create_salt(salt_file: Path = DEFAULT_SALT_FILE) -> bool:
+    """Create the salt file (64 random hex characters, mode 0600, in a folder with a `.gitignore` of `*`)
+    unless it exists; True when this call created it. `echojepa secrets init` and a first ingest call it;
+    serving never does (each replica would mint its own and its pseudonyms would never join ingest's)."""
+    path = Path(salt_file)
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+        (path.parent / ".gitignore").write_text("*\n")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False  # already there (another process may have created it first): keep it
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return True
+
+
+def check_salt(salt: str, source: str) -> bytes:
+    """The salt's bytes; SaltError naming `source` when it is empty or shorter than MIN_SALT_BYTES."""
+    data = salt.strip().encode()
+    if len(data) < MIN_SALT_BYTES:
+        raise SaltError(
+            f"the de-identification salt in {source} is {len(data)} bytes; at least {MIN_SALT_BYTES} are "
+            "needed (`echojepa secrets init` makes one)"
+        )
+    return data
+
+
 def load_salt(salt_file: Path = DEFAULT_SALT_FILE) -> bytes:
-    """The de-identification salt: env ECHOJEPA_DEID_SALT, else `salt_file`, created once (random, mode 0600)
-    when missing. A folder created for it gets a `.gitignore` of `*` so the secret never reaches git."""
+    """The de-identification salt: env ECHOJEPA_DEID_SALT, else `salt_file`, created once (create_salt) when
+    missing. SaltError when it is shorter than MIN_SALT_BYTES."""
     env = os.environ.get(SALT_ENV, "").strip()
     if env:
-        return env.encode()
+        return check_salt(env, SALT_ENV)
     path = Path(salt_file)
-    if not path.exists():
-        if not path.parent.exists():
-            path.parent.mkdir(parents=True, mode=0o700)
-            (path.parent / ".gitignore").write_text("*\n")
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process created it first; read theirs
-        else:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32) + "\n")
-    salt = path.read_text().strip()
-    if not salt:
-        from ingest.common import IngestError
-
-        raise IngestError(f"{path}: the de-identification salt file is empty (delete it to create a new one)")
-    return salt.encode()
+    create_salt(path)
+    return check_salt(path.read_text(), str(path))
 
 
 class Pseudonymizer:

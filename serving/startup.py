@@ -21,8 +21,6 @@ from pathlib import Path
 
 from serving.config import ServingSettings
 
-MIN_SALT_BYTES = 32
-
 
 class StartupRefused(SystemExit):
     """The service must not start; the message is the one line to print."""
@@ -72,8 +70,8 @@ def check_exposure(settings: ServingSettings, host: str | None) -> None:
 
 def read_salt(settings: ServingSettings) -> bytes | None:
     """The de-identification salt ingest uses (ECHOJEPA_DEID_SALT, else ingest.salt_file), never created
-    here; None when there is none. StartupRefused when it is shorter than MIN_SALT_BYTES."""
-    from ingest.deid import SALT_ENV
+    here; None when there is none. StartupRefused when it is shorter than ingest.deid.MIN_SALT_BYTES."""
+    from ingest.deid import SALT_ENV, SaltError, check_salt
 
     env = os.environ.get(SALT_ENV, "").strip()
     source, salt = SALT_ENV, env
@@ -82,12 +80,10 @@ def read_salt(settings: ServingSettings) -> bytes | None:
         if not path.is_file():
             return None
         source, salt = str(path), path.read_text().strip()
-    if len(salt.encode()) < MIN_SALT_BYTES:
-        raise StartupRefused(
-            f"the de-identification salt in {source} is {len(salt.encode())} bytes; at least "
-            f"{MIN_SALT_BYTES} are needed (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
-        )
-    return salt.encode()
+    try:
+        return check_salt(salt, source)
+    except SaltError as exc:
+        raise StartupRefused(str(exc)) from None
 
 
 def check_startup(settings: ServingSettings, argv: list[str] | None = None) -> None:
@@ -107,6 +103,7 @@ def required_salt(settings: ServingSettings) -> bytes | None:
     if salt is None and needs:
         raise StartupRefused(
             f"no de-identification salt ({' and '.join(needs)} need the one ingest uses): set "
-            f"ECHOJEPA_DEID_SALT or create {settings.salt_file} (an ingest does); serving never makes one"
+            f"ECHOJEPA_DEID_SALT or run `echojepa secrets init` (it creates {settings.salt_file}); "
+            "serving never makes one"
         )
     return salt

@@ -21,7 +21,7 @@ CLI = [sys.executable, "-m", "flows.cli"]
 
 
 def run(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200", "ECHOJEPA_DEID_SALT": "cli-test-salt"}
+    env = {**os.environ, "COLUMNS": "200", "ECHOJEPA_DEID_SALT": "cli-test-salt-not-secret-0123456789abcdef"}
     return subprocess.run([*CLI, *args], cwd=repo, capture_output=True, text=True, env=env, timeout=600)
 
 

@@ -86,7 +86,7 @@ def uids(src: Path) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _salt(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ECHOJEPA_DEID_SALT", "test-salt-not-secret")
+    monkeypatch.setenv("ECHOJEPA_DEID_SALT", "test-salt-not-secret-0123456789abcdef")
 
 
 def test_no_identifier_reaches_any_output(
@@ -143,7 +143,7 @@ def test_unusable_files_are_listed_with_hashed_paths(dicom_src: Path, tmp_path: 
     ingest_source(dicom_src, tmp_path / "out")
     rejects = read_rows(tmp_path / "out" / "ingest_rejects.csv")
     assert sorted(r["Reason"] for r in rejects) == ["no_pixel_data", "not_dicom", "single_frame"]
-    pseudo = Pseudonymizer(b"test-salt-not-secret")
+    pseudo = Pseudonymizer(b"test-salt-not-secret-0123456789abcdef")
     expected = {
         pseudo.source(p) for p in ("Doe^Jane/notes.txt", "Doe^Jane/still.dcm", "Doe^Jane/nopixels.dcm")
     }
@@ -162,7 +162,9 @@ def test_salt_file_is_created_private_and_reingest_is_idempotent(
     before = tree_state(out)
     assert not ingest_source(dicom_src, out, salt_file=salt_file).changed
     assert tree_state(out) == before
-    monkeypatch.setenv("ECHOJEPA_DEID_SALT", "another-salt")  # another salt, other pseudonyms
+    monkeypatch.setenv(
+        "ECHOJEPA_DEID_SALT", "another-salt-not-secret-0123456789abcdef"
+    )  # another salt, other pseudonyms
     assert ingest_source(dicom_src, out, salt_file=salt_file).changed
     assert not set(before) & {p for p in tree_state(out) if p.startswith("Videos/")}
 
