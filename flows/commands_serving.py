@@ -44,7 +44,19 @@ def serve(
     port = port or settings.serving.port
     env = os.environ | {"ECHOJEPA_PARAMS": str(params.resolve())}
     env.setdefault("BENTOML_DO_NOT_TRACK", "True")  # no usage reports from a clinical service
-    command = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
+    # serving.bento_cli is `bentoml` with a metrics folder per server (BentoML empties one shared folder
+    # whenever any server starts, wiping a running service's counters)
+    command = [
+        sys.executable,
+        "-m",
+        "serving.bento_cli",
+        "serve",
+        SERVICE,
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     print(f"serving {SERVICE} on http://{host}:{port} (docs at /docs); Ctrl-C stops it", flush=True)
     # exec, not a child: SIGTERM / SIGINT from a supervisor (or the demo) reach bentoml directly, which
     # then stops its workers and runs their shutdown hooks (the last production-log flush, Feast pushes)
