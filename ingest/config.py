@@ -26,6 +26,8 @@ class IngestConfig(BaseModel):
     s3_endpoint: str | None
     # EchoNet-Pediatric folds 0–9 per split; the default keeps fold 8 to validate and fold 9 to test
     pediatric_folds: dict[Split, list[int]]
+    # a DICOM with BurnedInAnnotation = YES: clean (pixel cleaning, recorded) or reject (ingest_rejects.csv)
+    burned_in: Literal["clean", "reject"]
 
     @field_validator("pediatric_folds")
     @classmethod
@@ -46,4 +48,5 @@ class IngestConfig(BaseModel):
             "endpoint_url": self.s3_endpoint,
             "salt_file": Path(self.salt_file),
             "fold_map": self.pediatric_folds,
+            "burned_in": self.burned_in,
         }
