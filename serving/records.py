@@ -82,8 +82,8 @@ class RecordMaker:
 def retain_clip(frames: np.ndarray, folder: Path, request_id: str, day: str) -> Path | None:
     """Keep a de-identified copy of the video for retraining, cleaned as ingest cleans it: pixels outside the
     moving scan sector blanked, static pixels inside it (burned-in text) filled, cropped to the sector and
-    resized to 112x112, written as a plain MJPEG AVI (no metadata) at `folder/date=<day>/<request_id>.avi`. None when the sector cannot be located (then the
-    pixels cannot be cleaned and nothing is kept)."""
+    resized to 112x112, written as a plain MJPEG AVI (no metadata) at `folder/date=<day>/<request_id>.avi`.
+    None when the sector cannot be located (then the pixels cannot be cleaned and nothing is kept)."""
     clean = deidentified_clip(frames, RETAINED_SIZE)
     if clean is None:
         log.info("retain_clips: no scan sector found in request %s; clip not kept", request_id)
