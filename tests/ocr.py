@@ -92,3 +92,13 @@ def with_name(video: np.ndarray) -> np.ndarray:
         cv2.putText(frame, NAME, (5, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 255, 2)
         cv2.putText(frame, NAME, (LEFT + 30, TOP + 120), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 255, 2)
     return out
+
+
+def with_name_small(video: np.ndarray, side: int = 160) -> np.ndarray:
+    """The clip at side² (within the test server's frame limit) with NAME burned in: small in the top-left
+    corner, outside the fan, and large across the middle of the sector."""
+    out = np.stack([cv2.resize(f, (side, side)) for f in video])
+    for frame in out:
+        cv2.putText(frame, NAME, (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, 255, 1)
+        cv2.putText(frame, NAME, (side // 10, side // 2), cv2.FONT_HERSHEY_SIMPLEX, side / 200, 255, 2)
+    return out
