@@ -27,24 +27,28 @@ LEVELS = (128, 200)
 PAGE_MODES = ("6", "11")
 
 
+def _apt(*args: str) -> str:
+    """Run apt-get; "" on success, else its last line of output (or the error's name)."""
+    try:
+        done = subprocess.run(["apt-get", *args], capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return type(exc).__name__
+    lines = (done.stderr or done.stdout).strip().splitlines()
+    return "" if done.returncode == 0 else (lines[-1] if lines else f"exit {done.returncode}")
+
+
 def tesseract() -> str:
-    """The tesseract binary, installed with apt-get when missing; skipped when it cannot be installed,
-    except under CI (env CI set), where a missing OCR would hide the check and fails instead."""
+    """The tesseract binary, installed with apt-get when missing (after an `apt-get update` if the package
+    lists are stale); skipped when it cannot be installed, except under CI (env CI set), where a missing
+    OCR would hide the check, so it fails instead."""
     found = shutil.which("tesseract")
     if found is None:
-        try:
-            done = subprocess.run(
-                ["apt-get", "install", "-y", "-q", "tesseract-ocr"],
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
-            why = (done.stderr or done.stdout).strip().splitlines()[-1:] or [f"exit {done.returncode}"]
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            why = [type(exc).__name__]
+        why = _apt("install", "-y", "-q", "tesseract-ocr")
+        if why and not _apt("update", "-q"):
+            why = _apt("install", "-y", "-q", "tesseract-ocr")
         found = shutil.which("tesseract")
         if found is None:
-            reason = f"tesseract-ocr is not installed and apt-get could not install it ({why[0]})"
+            reason = f"tesseract-ocr is not installed and apt-get could not install it ({why or 'no binary'})"
             if os.environ.get("CI"):
                 pytest.fail(reason)
             pytest.skip(reason)

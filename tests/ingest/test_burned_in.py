@@ -17,7 +17,7 @@ import pytest
 from ingest import burned_in, ingest_source
 from ingest.deid import Pseudonymizer, blank_and_resize, sector_mask
 from tests.configs import section
-from tests.ingest.conftest import read_rows
+from tests.ingest.conftest import make_dynamic, read_rows
 from tests.ocr import NAME, SIZE, near_name, read_text, reads_name, tesseract, with_name
 from ultrasound.dataset import simulate_dataset
 from ultrasound.dicom_io import write_dicom
@@ -102,6 +102,16 @@ def test_reject_policy_lists_flagged_files_and_keeps_the_rest(named_src: Path, t
     assert section("ingest").burned_in == "clean"  # params.yaml's default
     with pytest.raises(pydantic.ValidationError, match="burned_in"):
         section("ingest", burned_in="blur")
+
+
+def test_an_echonet_ingest_drops_an_earlier_dicom_record(
+    named_src: Path, sim_small: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    ingest_source(named_src, out)
+    assert (out / burned_in.RECORD_FILE).is_file()
+    ingest_source(make_dynamic(sim_small, tmp_path / "dynamic"), out)
+    assert not (out / burned_in.RECORD_FILE).exists()
 
 
 def test_cleaning_changes_under_one_percent_of_the_sector_on_text_free_clips(tmp_path: Path) -> None:
