@@ -21,6 +21,8 @@ import numpy as np
 
 STATIC_STD = 3.0  # grey levels, temporal std over the clip: MJPEG/JPEG noise moves burned-in text by ~1-3,
 # speckle in the sector by tens (measured: 99 % of text pixels and 0.04 % of bright sector pixels fall below)
+STATIC_CV = 0.05  # and std / mean at most this: speckle is multiplicative (std grows with the mean), so a
+# dim, attenuated far field with a small std is still speckle; an overlay's codec noise is not proportional
 MIN_FRAMES = 8  # with fewer frames a speckle pixel is too often near-constant by chance: not cleaned
 MAX_FRAMES = 128  # frames sampled for the std (evenly); a longer clip's overlay is static in these too
 DARK = 24  # grey levels: a static pixel never brighter than this is background (black cavity, noise floor),
@@ -37,7 +39,8 @@ RECORD_FILE = "deidentification.json"
 
 
 def static_pixels(frames: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """bool [H, W]: pixels of `region` brighter than DARK whose temporal std stays below STATIC_STD, in
+    """bool [H, W]: pixels of `region` brighter than DARK whose temporal std stays below STATIC_STD and
+    below STATIC_CV of their mean, in
     connected groups of at least MIN_AREA, grown by GROW (to non-dark pixels of `region`). All False for
     clips shorter than MIN_FRAMES. The std is accumulated frame by frame (two [H, W] sums, never a float
     copy of the clip)."""
@@ -58,7 +61,7 @@ def static_pixels(frames: np.ndarray, region: np.ndarray) -> np.ndarray:
     mean = total / len(idx)
     var = np.maximum(squares / len(idx) - mean * mean, 0.0)
     bright = region & (high > DARK)
-    static = (bright & (var <= STATIC_STD**2)).astype(np.uint8)
+    static = (bright & (var <= STATIC_STD**2) & (var <= (STATIC_CV * mean) ** 2)).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(static, connectivity=8)
     keep = np.zeros(n, bool)
     keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= MIN_AREA
