@@ -40,6 +40,7 @@ BENCHMARKS: dict[str, Callable[[], dict]] = {
     "monitoring": _lazy("bench_monitoring"),
     "serving": _lazy("bench_serving"),
     "ledger": _lazy("bench_ledger"),
+    "burned_in": _lazy("bench_burned_in"),
     "demo": _lazy("bench_demo"),
 }
 REPORTS = Path("reports")

@@ -21,6 +21,8 @@ from tests.ingest.conftest import make_dynamic, read_rows
 from tests.ocr import NAME, SIZE, near_name, read_text, reads_name, tesseract, with_name
 from ultrasound.dataset import simulate_dataset
 from ultrasound.dicom_io import write_dicom
+from ultrasound.kinds import PERTURBATION_KINDS
+from ultrasound.perturbations import perturb
 from ultrasound.video_io import read_video, write_avi
 
 TAGS = {"PatientName": "Doe^Jane", "PatientID": "MRN12345", "StudyDate": "20230115"}
@@ -117,8 +119,12 @@ def test_an_echonet_ingest_drops_an_earlier_dicom_record(
 def test_cleaning_changes_under_one_percent_of_the_sector_on_text_free_clips(tmp_path: Path) -> None:
     simulate_dataset(tmp_path, ANATOMY_CLIPS, seed=11, cohort="adult", workers=1)
     native, output = [], []
-    for video in sorted((tmp_path / "Videos").glob("*.avi")):
-        screen = np.stack([cv2.resize(f, (SIZE, SIZE)) for f in read_video(video).frames])
+    videos = [read_video(v).frames for v in sorted((tmp_path / "Videos").glob("*.avi"))]
+    kinds = [PERTURBATION_KINDS[i % len(PERTURBATION_KINDS)] for i in range(len(videos))]
+    # half the clips degraded at high severity (an attenuated far field is dim and calm, not static)
+    variants = [v if i % 2 else perturb(v, kinds[i], "high", i) for i, v in enumerate(videos)]
+    for raw in variants:
+        screen = np.stack([cv2.resize(f, (SIZE, SIZE)) for f in raw])
         frames = read_video(write_avi(tmp_path / "screen.avi", screen, 50.0)).frames  # MJPEG, as uploaded
         mask = sector_mask(frames)
         cleaned, n_static = burned_in.clean_sector(frames, mask)
