@@ -40,10 +40,9 @@ RECORD_FILE = "deidentification.json"
 
 def static_pixels(frames: np.ndarray, region: np.ndarray) -> np.ndarray:
     """bool [H, W]: pixels of `region` brighter than DARK whose temporal std stays below STATIC_STD and
-    below STATIC_CV of their mean, in
-    connected groups of at least MIN_AREA, grown by GROW (to non-dark pixels of `region`). All False for
-    clips shorter than MIN_FRAMES. The std is accumulated frame by frame (two [H, W] sums, never a float
-    copy of the clip)."""
+    below STATIC_CV of their mean, in connected groups of at least MIN_AREA, grown by GROW (to non-dark
+    pixels of `region`). All False for clips shorter than MIN_FRAMES (`deidentified_clip` keeps none).
+    The std is accumulated frame by frame (two [H, W] sums, never a float copy of the clip)."""
     import cv2
 
     t = len(frames)
@@ -108,9 +107,12 @@ def clean_sector(frames: np.ndarray, sector: np.ndarray) -> tuple[np.ndarray, in
 def deidentified_clip(frames: np.ndarray, size: int) -> np.ndarray | None:
     """The de-identified clip every path that keeps pixels uses (ingest, serving's retained clips): sector
     found, static pixels inside it filled, everything outside blanked, cropped and resized to size².
-    None when no sector is found (then the pixels cannot be cleaned and must not be kept)."""
+    None when no sector is found or the clip has fewer than MIN_FRAMES frames (then the pixels cannot be
+    cleaned and must not be kept)."""
     from ingest.deid import blank_and_resize, sector_mask
 
+    if len(frames) < MIN_FRAMES:
+        return None
     mask = sector_mask(frames)
     if mask is None:
         return None

@@ -169,6 +169,8 @@ class DicomIngest:
             raise _Reject(VIDEO_REASONS.get(exc.reason, "unreadable_dicom")) from None
         if video.n_frames < 2:
             raise _Reject("single_frame")
+        if video.n_frames < burned_in.MIN_FRAMES:  # too few to tell burned-in text from speckle
+            raise _Reject("too_few_frames")
         clip = burned_in.deidentified_clip(video.frames, FRAME_SIZE)
         if clip is None:
             raise _Reject("sector_not_found")

@@ -86,6 +86,8 @@ def retain_clip(frames: np.ndarray, folder: Path, request_id: str, day: str) -> 
     None when the sector cannot be located (then the pixels cannot be cleaned and nothing is kept)."""
     clean = deidentified_clip(frames, RETAINED_SIZE)
     if clean is None:
-        log.info("retain_clips: no scan sector found in request %s; clip not kept", request_id)
+        log.info(
+            "retain_clips: request %s has no scan sector or too few frames to clean; not kept", request_id
+        )
         return None
     return write_avi(Path(folder) / f"date={day}" / f"{request_id}.avi", clean)

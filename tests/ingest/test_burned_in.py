@@ -98,12 +98,20 @@ def test_the_record_names_the_ps315_profile_and_the_clean_pixel_option(
 def test_reject_policy_lists_flagged_files_and_keeps_the_rest(named_src: Path, tmp_path: Path) -> None:
     result = ingest_source(named_src, tmp_path / "out", burned_in="reject")
     assert (result.rows, result.rejected) == (1, 1)
-    assert [r["Reason"] for r in read_rows(tmp_path / "out" / "ingest_rejects.csv")] == [
-        "burned_in_annotation"
-    ]
+    reasons = [r["Reason"] for r in read_rows(tmp_path / "out" / "ingest_rejects.csv")]
+    assert reasons == ["burned_in_annotation"]
     assert section("ingest").burned_in == "clean"  # params.yaml's default
     with pytest.raises(pydantic.ValidationError, match="burned_in"):
         section("ingest", burned_in="blur")
+
+
+def test_a_clip_too_short_to_clean_is_rejected(named_src: Path, tmp_path: Path) -> None:
+    frames = read_video(named_src / "Doe^Jane/named.dcm").frames[: burned_in.MIN_FRAMES - 1]
+    write_dicom(tmp_path / "short" / "short.dcm", frames, 50.0, **TAGS)
+    assert ingest_source(tmp_path / "short", tmp_path / "out").rows == 0  # static text cannot be told apart
+    reasons = [r["Reason"] for r in read_rows(tmp_path / "out" / "ingest_rejects.csv")]
+    assert reasons == ["too_few_frames"]
+    assert burned_in.deidentified_clip(frames, 112) is None  # serving keeps no clip of it either
 
 
 def test_an_echonet_ingest_drops_an_earlier_dicom_record(
