@@ -41,6 +41,7 @@ BENCHMARKS: dict[str, Callable[[], dict]] = {
     "serving": _lazy("bench_serving"),
     "serving_limits": _lazy("serving_limits"),
     "ledger": _lazy("bench_ledger"),
+    "burned_in": _lazy("bench_burned_in"),
     "demo": _lazy("bench_demo"),
 }
 REPORTS = Path("reports")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.burned_in import RECORD_FILE
 from ingest.common import IngestError, OutputWriter
 from ingest.deid import DEFAULT_SALT_FILE
 
@@ -76,13 +77,14 @@ def _ingest_local(
     fold_map: Mapping[str, Sequence[int]] | None,
     on_progress: Callable[[int, int], None] | None,
     max_decoded_mb: float | None,
+    burned_in: str,
 ) -> tuple[str, int, int, bool]:
     layout = detect_source(src)
     out = OutputWriter(out_dir)
     if layout == "dicom":
         from ingest.dicom import DicomIngest
 
-        run = DicomIngest(out, salt_file, max_decoded_mb)
+        run = DicomIngest(out, salt_file, max_decoded_mb, burned_in)
         run.run(src, on_progress)
         rows, rejects = run.rows, run.rejects
     else:
@@ -90,6 +92,7 @@ def _ingest_local(
 
         ingest = ingest_dynamic if layout == "echonet-dynamic" else ingest_pediatric
         collected = ingest(src, out, fold_map, on_progress)
+        out.remove(RECORD_FILE)  # a DICOM ingest's record must not outlive its clips
         rows, rejects = collected.rows, collected.rejects
     return layout, len(rows), len(rejects), out.changed
 
@@ -103,9 +106,11 @@ def ingest_source(
     fold_map: Mapping[str, Sequence[int]] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     max_decoded_mb: float | None = None,
+    burned_in: str = "clean",
 ) -> IngestResult:
     """Bring a source into `out_dir` in the platform's EchoNet layout (FileList.csv, VolumeTracings.csv when
-    the source has tracings, Videos/*.avi, ingest_rejects.csv).
+    the source has tracings, Videos/*.avi, ingest_rejects.csv, and for DICOM deidentification.json: each
+    clip's PS3.15 de-identification record).
 
     Idempotent: an unchanged source rewrites nothing (`changed` is False) and the outputs are deterministic.
 
@@ -116,6 +121,8 @@ def ingest_source(
             environment or boto3's standard chain only.
         salt_file: de-identification salt, used when ECHOJEPA_DEID_SALT is unset; created (0600) if missing.
         fold_map: EchoNet-Pediatric split → folds, e.g. {"TRAIN": [0..7], "VAL": [8], "TEST": [9]} (default).
+        burned_in: what a DICOM with BurnedInAnnotation = YES gets: "clean" (its pixels cleaned like every
+            file's, recorded) or "reject" (listed in ingest_rejects.csv as `burned_in_annotation`).
         on_progress: called as (done, total), the platform's progress convention: files processed; an s3://
             source first reports bytes downloaded, then files.
         max_decoded_mb: a DICOM whose header declares more decoded pixel data is rejected before its
@@ -132,7 +139,7 @@ def ingest_source(
             n = download_prefix(str(src), Path(staging), endpoint_url=endpoint_url, on_progress=on_progress)
             log.info("downloaded %d objects", n)
             layout, rows, rejected, changed = _ingest_local(
-                Path(staging), out_dir, salt_file, fold_map, on_progress, max_decoded_mb
+                Path(staging), out_dir, salt_file, fold_map, on_progress, max_decoded_mb, burned_in
             )
         kind = "s3"
     else:
@@ -140,7 +147,7 @@ def ingest_source(
         if src.exists():
             _check_paths(src, out_dir)
         layout, rows, rejected, changed = _ingest_local(
-            src, out_dir, salt_file, fold_map, on_progress, max_decoded_mb
+            src, out_dir, salt_file, fold_map, on_progress, max_decoded_mb, burned_in
         )
         kind = layout
     log.info("ingested %s: %d rows, %d rejected, changed=%s", layout, rows, rejected, changed)

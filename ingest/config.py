@@ -29,6 +29,8 @@ class IngestConfig(BaseModel):
     # decoded pixel data of one DICOM (frames x rows x columns x samples x bytes), from its header, before
     # decoding: larger files are rejected as `too_large_decoded` (serving's `max_decoded_mb` does the same)
     max_decoded_mb: float = Field(gt=0)
+    # a DICOM with BurnedInAnnotation = YES: clean (pixel cleaning, recorded) or reject (ingest_rejects.csv)
+    burned_in: Literal["clean", "reject"]
 
     @field_validator("pediatric_folds")
     @classmethod
@@ -50,4 +52,5 @@ class IngestConfig(BaseModel):
             "salt_file": Path(self.salt_file),
             "fold_map": self.pediatric_folds,
             "max_decoded_mb": self.max_decoded_mb,
+            "burned_in": self.burned_in,
         }

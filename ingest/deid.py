@@ -3,8 +3,9 @@ vocabulary, and the pixels outside the ultrasound sector blanked.
 
 The approach follows the DICOM PS3.15 basic profile's idea, but stricter: nothing from the header is copied
 into the output. The manifest only carries values generated here (salted hashes, a shifted date, a view token
-from a fixed list, a sanitised device name). Burned-in text (name, MRN, date, institution) lives outside the
-fan-shaped scan sector; the sector is where the pixels *move*, so static text is excluded by construction.
+from a fixed list, a sanitised device name). Burned-in text (name, MRN, date, institution) outside the
+fan-shaped scan sector is blanked with everything else there (the sector is where the pixels *move*); text
+drawn inside the sector's hull is static too and is filled by ingest.burned_in before the blanking here.
 
 Pseudonyms are keyed hashes (HMAC-SHA256) with a salt kept out of git: without the salt nobody can test a
 guessed MRN against a pseudonym; with it, the same patient always maps to the same pseudonym, so patient-level
@@ -146,7 +147,8 @@ def sector_mask(frames: np.ndarray) -> np.ndarray | None:
     to its convex hull (a fan is convex; dropouts inside it are filled back). None when no such region covers
     MIN_SECTOR_SHARE of the frame, i.e. the sector cannot be located and the pixels cannot be cleaned.
 
-    Burned-in text, calipers and logos are static, so their temporal std is ~0 and they fall outside;
+    Burned-in text, calipers and logos are static, so their temporal std is ~0 and they fall outside (or, in
+    the hull, are filled by ingest.burned_in.clean_sector);
     a moving ECG trace or clock is a separate, smaller region and is dropped with the other small components.
     """
     import cv2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -18,8 +19,9 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from ingest import burned_in
 from ingest.common import OutputWriter, fill_defaults, hash_split, previous_study_dates
-from ingest.deid import Pseudonymizer, blank_and_resize, device_name, load_salt, sector_mask, view_hint
+from ingest.deid import Pseudonymizer, device_name, load_salt, view_hint
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +103,16 @@ def _quiet_pydicom() -> Iterator[None]:
 class DicomIngest:
     """One pass over a DICOM folder: rows and rejects, videos placed through the OutputWriter."""
 
-    def __init__(self, out: OutputWriter, salt_file: Path, max_decoded_mb: float | None = None) -> None:
+    def __init__(
+        self, out: OutputWriter, salt_file: Path, max_decoded_mb: float | None = None,
+        burned_in_policy: str = "clean",
+    ) -> None:  # fmt: skip
         from ultrasound.video_io import DecodeLimits
 
+        if burned_in_policy not in burned_in.BURNED_IN_POLICIES:
+            raise ValueError(f"burned_in must be clean or reject, not {burned_in_policy!r}")
         self.out = out
+        self.burned_in = burned_in_policy
         # the header's decoded size is checked before any frame is decoded (read_video)
         self.limits = DecodeLimits(
             max_decoded_bytes=None if max_decoded_mb is None else int(max_decoded_mb * 2**20)
@@ -114,6 +122,7 @@ class DicomIngest:
         self.rows: list[dict[str, str]] = []
         self.rejects: list[tuple[str, str]] = []
         self._instances: set[str] = set()
+        self.records: dict[str, dict] = {}  # FileName -> its PS3.15 de-identification record
 
     def run(self, src: Path, progress: Callable[[int, int], None] | None = None) -> None:
         root, files = dicom_files(src)
@@ -131,6 +140,9 @@ class DicomIngest:
             if progress:
                 progress(done, len(files))
         self.out.remove("VolumeTracings.csv")
+        kept = {r["FileName"] for r in self.rows}
+        records = {name: rec for name, rec in sorted(self.records.items()) if name in kept}
+        self.out.write_bytes(burned_in.RECORD_FILE, (json.dumps(records, indent=1) + "\n").encode())
         self.out.finish(self.rows, self.rejects)
         log.info("DICOM ingest: %d clips, %d rejected", len(self.rows), len(self.rejects))
 
@@ -152,6 +164,8 @@ class DicomIngest:
             frames_declared = 1
         if frames_declared < 2:
             raise _Reject("single_frame")
+        if _text(ds, "BurnedInAnnotation").upper() == "YES" and self.burned_in == "reject":
+            raise _Reject("burned_in_annotation")
         instance = _text(ds, "SOPInstanceUID") or _text(
             getattr(ds, "file_meta", {}), "MediaStorageSOPInstanceUID"
         )
@@ -166,10 +180,11 @@ class DicomIngest:
             raise _Reject(VIDEO_REASONS.get(exc.reason, "unreadable_dicom")) from None
         if video.n_frames < 2:
             raise _Reject("single_frame")
-        mask = sector_mask(video.frames)
-        if mask is None:
+        if video.n_frames < burned_in.MIN_FRAMES:  # too few to tell burned-in text from speckle
+            raise _Reject("too_few_frames")
+        clip = burned_in.deidentified_clip(video.frames, FRAME_SIZE)
+        if clip is None:
             raise _Reject("sector_not_found")
-        clip = blank_and_resize(video.frames, mask, FRAME_SIZE)
         self._write_avi(clip, video.fps, f"{name}.avi")
         self._instances.add(name)
         patient_key = _text(ds, "PatientID")
@@ -178,6 +193,7 @@ class DicomIngest:
         )
         patient = self.pseudo.patient(patient_key)
         raw_date = next((_text(ds, k) for k in DATE_KEYWORDS if _text(ds, k)), "")
+        self.records[name] = burned_in.record(modified_dates=bool(raw_date))
         row = {
             "FileName": name,
             "FrameHeight": str(FRAME_SIZE),

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.deid import Pseudonymizer, blank_and_resize, device_name, sector_mask
+from ingest.burned_in import deidentified_clip
+from ingest.deid import Pseudonymizer, device_name
 from serving.errors import BadInput
 from serving.production_log import LOG_COLUMNS
 from ultrasound.video_io import write_avi
@@ -89,13 +90,14 @@ class RecordMaker:
 
 
 def retain_clip(frames: np.ndarray, folder: Path, request_id: str, day: str) -> Path | None:
-    """Keep a de-identified copy of the video for retraining: pixels outside the moving scan sector blanked
-    (burned-in text is static), cropped to the sector and resized to 112x112, written as a plain MJPEG AVI
-    (no metadata) at `folder/date=<day>/<request_id>.avi`. None when the sector cannot be located (then the
-    pixels cannot be cleaned and nothing is kept)."""
-    mask = sector_mask(frames)
-    if mask is None:
-        log.info("retain_clips: no scan sector found in request %s; clip not kept", request_id)
+    """Keep a de-identified copy of the video for retraining, cleaned as ingest cleans it: pixels outside the
+    moving scan sector blanked, static pixels inside it (burned-in text) filled, cropped to the sector and
+    resized to 112x112, written as a plain MJPEG AVI (no metadata) at `folder/date=<day>/<request_id>.avi`.
+    None when the sector cannot be located (then the pixels cannot be cleaned and nothing is kept)."""
+    clean = deidentified_clip(frames, RETAINED_SIZE)
+    if clean is None:
+        log.info(
+            "retain_clips: request %s has no scan sector or too few frames to clean; not kept", request_id
+        )
         return None
-    clean = blank_and_resize(frames, mask, RETAINED_SIZE)
     return write_avi(Path(folder) / f"date={day}" / f"{request_id}.avi", clean)

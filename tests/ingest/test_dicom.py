@@ -103,6 +103,7 @@ def test_no_identifier_reaches_any_output(
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "FileList.csv",
         "Videos",
+        "deidentification.json",
         "ingest_rejects.csv",
     ]
 

@@ -172,3 +172,25 @@ def test_retained_clip_is_deidentified(server: Server, packaged_model, tmp_path:
     assert not is_dicom(data) and b"MRN-77" not in data
     frames = read_video(clips[0]).frames
     assert frames.shape[1:] == (112, 112) and frames.shape[0] == body["quality"]["metrics"]["frame_count"]
+
+
+def test_retained_clip_has_no_readable_burned_in_name(
+    server: Server, packaged_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest import burned_in
+    from serving.records import retain_clip
+    from tests.ocr import NAME, near_name, read_text, reads_name, tesseract, with_name_small
+    from ultrasound.video_io import read_video, write_avi
+
+    tesseract()
+    video = read_video(packaged_model.clean[0])
+    upload = write_avi(tmp_path / "named.avi", with_name_small(video.frames), video.fps)
+    status, body = curl(server, "/predict", "-F", f"video=@{upload}")
+    assert status == 200
+    kept = next((server.production_log / "clips").glob(f"date=*/{body['request_id']}.avi"))
+    clip = read_video(kept).frames
+    assert NAME.encode() not in kept.read_bytes() and not near_name(read_text(clip[0]))
+    # positive control: the service's clip-keeping function with the pixel cleaning off reads the name
+    monkeypatch.setattr(burned_in, "clean_sector", lambda frames, sector: (frames, 0))
+    control = retain_clip(read_video(upload).frames, tmp_path / "control", "control", "2026-01-01")
+    assert reads_name(read_text(read_video(control).frames[0]))
