@@ -32,7 +32,7 @@ ANATOMY_CLIPS = int(os.environ.get("BURNED_IN_CLIPS", "8"))  # the report's figu
 
 @pytest.fixture(autouse=True)
 def _salt(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ECHOJEPA_DEID_SALT", "test-salt-not-secret")
+    monkeypatch.setenv("ECHOJEPA_DEID_SALT", "test-salt-not-secret-0123456789abcdef")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def named_src(sim_small: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 def _named_output(src: Path, out: Path) -> np.ndarray:
     """The frames ingest wrote for named.dcm (its FileName is the salted hash of its SOPInstanceUID)."""
     uid = str(pydicom.dcmread(src / "Doe^Jane/named.dcm", stop_before_pixels=True).SOPInstanceUID)
-    name = Pseudonymizer(b"test-salt-not-secret").file_name(uid)
+    name = Pseudonymizer(b"test-salt-not-secret-0123456789abcdef").file_name(uid)
     return read_video(out / "Videos" / f"{name}.avi").frames
 
 
