@@ -48,7 +48,8 @@ def _percentiles(seconds: list[float]) -> dict:
     }
 
 
-def _serve(model, params: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def serve_model(model, params: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """`echojepa serve` of a packaged model on a free loopback port, ready (killed if it never gets ready)."""
     import socket
 
     with socket.socket() as sock:
@@ -166,7 +167,7 @@ def _measure(preset: str, predicts: int, sequential_clips: int, rounds: int) -> 
                 "torch_threads": threads,
             }
             params = write_params(root / f"bench{threads}.yaml", base=model.params, serving=serving)
-            process, url = _serve(model, params, root / f"server{threads}.log")
+            process, url = serve_model(model, params, root / f"server{threads}.log")
             try:
                 _warm_up(url, clip)
                 if threads == TORCH_THREADS:

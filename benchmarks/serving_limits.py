@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -29,35 +28,11 @@ from pathlib import Path
 import httpx
 import psutil
 
+from benchmarks.bench_serving import serve_model
+
 REPO = Path(__file__).resolve().parents[1]
 CONCURRENT = 50
 TARGET_PEAK_MB = 1536
-
-
-def _serve(model, params: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [sys.executable, "-m", "flows.cli", "serve", "--port", str(port), "--params", str(params)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=REPO, env=os.environ | model.env(params), stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/readyz", timeout=5).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None:
-            break
-        time.sleep(0.25)
-    raise RuntimeError(f"the server did not become ready; its log:\n{log.read_text()[-2000:]}")
 
 
 def _worker(process: subprocess.Popen) -> psutil.Process:
@@ -109,7 +84,7 @@ def _measure(root: Path) -> dict:
         root / "bench.yaml", base=model.params, serving={"feast_push": "off", "reload_seconds": 0}
     )
     accepted, bombs = _uploads(root)
-    process, url = _serve(model, params, root / "server.log")
+    process, url = serve_model(model, params, root / "server.log")
     out: dict = {}
     try:
         worker = _worker(process)
