@@ -106,10 +106,15 @@ def check_frames(video: Video, limits: InputLimits) -> None:
         )  # fmt: skip
 
 
-def measure_quality(video: Video) -> tuple[dict[str, float], CauseVerdict]:
-    """Quality metrics of the whole video and the cause classifier's verdict on them."""
+def measure_quality(
+    video: Video, cancel: threading.Event | None = None
+) -> tuple[dict[str, float], CauseVerdict]:
+    """Quality metrics of the whole video and the cause classifier's verdict on them; `cancel` stops the
+    metrics between two frames (DecodeCancelled, answered 504 like a cancelled decode)."""
     try:
-        metrics = quality_metrics(video.frames, video.fps)
+        metrics = quality_metrics(video.frames, video.fps, cancel)
+    except DecodeCancelled:
+        raise
     except Exception as exc:  # degenerate geometry the metrics cannot handle
         log.warning("quality metrics failed on an upload: %s", exc.__class__.__name__)
         raise BadInput("image quality cannot be measured on this video", reason="unmeasurable") from None

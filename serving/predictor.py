@@ -123,7 +123,7 @@ class Predictor:
     ) -> Prepared:
         """Everything before the encoder: decode, quality metrics, causes, clips."""
         video = self.decode(data, filename, cancel)
-        metrics, verdict = measure_quality(video)
+        metrics, verdict = measure_quality(video, cancel)
         return Prepared(video, metrics, verdict, self.clips(video))
 
     @torch.inference_mode()

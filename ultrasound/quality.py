@@ -7,11 +7,15 @@ intensity-versus-depth slope, the shadowed and dropped-out shares of the sector,
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable, Iterator
+
 import numpy as np
 from scipy.ndimage import gaussian_filter, maximum_filter, uniform_filter
 
 from ultrasound.geometry import estimate_sector_mask, sector_apex_and_span
 from ultrasound.realism import DARK_LEVEL, speckle_snr
+from ultrasound.video_io import DecodeCancelled
 
 MAX_FRAMES = 24
 DEPTH_BANDS = 8
@@ -89,16 +93,31 @@ def _shadowed_share(envelope: np.ndarray, mask: np.ndarray, depth: np.ndarray, e
     return float((ratio[inner] < 0.4).mean()) if inner.any() else 0.0
 
 
-def _detail(sample: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _each(frames: Iterable[np.ndarray], cancel: threading.Event | None) -> Iterator[np.ndarray]:
+    """`frames` one by one, stopping (DecodeCancelled) once `cancel` is set: a served request that timed
+    out gives its thread back within one frame's filtering, not after the whole video's metrics."""
+    for frame in frames:
+        _stop_if(cancel)
+        yield frame
+
+
+def _stop_if(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise DecodeCancelled("quality metrics")
+
+
+def _detail(sample: np.ndarray, mask: np.ndarray, cancel: threading.Event | None = None) -> np.ndarray:
     """|pixel - its 3x3 mean| inside the sector, [T, mask pixels] float32, computed frame by frame (the
     filter never spans frames) so the working memory is a frame's, not the sample's."""
     out = np.empty((len(sample), int(mask.sum())), np.float32)
-    for frame, row in zip(sample, out, strict=True):
+    for frame, row in zip(_each(sample, cancel), out, strict=True):
         row[...] = np.abs(frame - uniform_filter(frame, size=3))[mask]
     return out
 
 
-def _dimmed_tissue_share(sample: np.ndarray, inner: np.ndarray) -> float:
+def _dimmed_tissue_share(
+    sample: np.ndarray, inner: np.ndarray, cancel: threading.Event | None = None
+) -> float:
     """Share of the inner sector showing tissue texture at reduced brightness.
 
     Log compression gives speckle a constant spread in grey levels, so naturally dim tissue has a high
@@ -108,7 +127,7 @@ def _dimmed_tissue_share(sample: np.ndarray, inner: np.ndarray) -> float:
     if not inner.any():
         return 0.0
     dimmed_pixels = 0
-    for frame in sample:
+    for frame in _each(sample, cancel):
         mean = uniform_filter(frame, size=5)
         sq = uniform_filter(frame * frame, size=5)
         cv = np.sqrt(np.maximum(sq - mean * mean, 0.0)) / (mean + 1e-3)
@@ -128,16 +147,22 @@ def _dropout_share(peak: np.ndarray, mask: np.ndarray, theta: np.ndarray, lo: fl
     return float((means < 0.15 * np.median(means)).mean())
 
 
-def quality_metrics(frames: np.ndarray, fps: float = 50.0) -> dict[str, float]:
+def quality_metrics(
+    frames: np.ndarray, fps: float = 50.0, cancel: threading.Event | None = None
+) -> dict[str, float]:
     """Image-quality metrics of one clip.
 
     Args:
         frames: uint8 [T, H, W].
         fps: frame rate of the clip.
+        cancel: checked before each sampled frame's filtering (the costly part on a megapixel upload).
     Returns:
         {metric: value} for every name in METRICS.
+    Raises:
+        DecodeCancelled: `cancel` was set before the metrics were complete.
     """
     frames = np.asarray(frames)
+    _stop_if(cancel)  # each whole-sample reduction below takes up to ~0.4 s on a megapixel upload
     t, h, w = frames.shape
     idx = np.unique(np.linspace(0, t - 1, min(t, MAX_FRAMES)).astype(int))
     sample = frames[idx].astype(np.float32)
@@ -145,12 +170,15 @@ def quality_metrics(frames: np.ndarray, fps: float = 50.0) -> dict[str, float]:
     if mask.sum() < 50:  # a blank or constant clip: nothing to measure inside a sector
         mask = np.ones((h, w), dtype=bool)
     inside = sample[:, mask]
+    _stop_if(cancel)
     mean, std = float(inside.mean()), float(inside.std())
     depth, theta, lo, hi = _polar(mask)
+    _stop_if(cancel)
     envelope = np.percentile(sample, 90, axis=0)
     margin = 0.1 * (hi - lo)  # the fan's lateral edges are dim in every clip
     edge = (theta < lo + margin) | (theta > hi - margin)
-    detail = _detail(sample, mask).mean()
+    detail = _detail(sample, mask, cancel).mean()
+    _stop_if(cancel)
     p1, p99 = np.percentile(inside, [1, 99])
     slope, near_slope = _depth_slopes(envelope, mask, depth, theta)
     return {
@@ -158,12 +186,12 @@ def quality_metrics(frames: np.ndarray, fps: float = 50.0) -> dict[str, float]:
         "contrast": std,
         "dynamic_range": float(p99 - p1),
         "dark_share": float((inside < DARK_LEVEL).mean()),
-        "speckle_snr": _finite(speckle_snr(sample)),
+        "speckle_snr": _finite(speckle_snr(_each(sample, cancel))),
         "sharpness": float(detail / (std + 1.0)),
         "depth_slope": slope,
         "near_depth_slope": near_slope,
         "shadowed_share": _shadowed_share(envelope, mask, depth, edge),
-        "dimmed_tissue_share": _dimmed_tissue_share(sample, mask & (depth > 0.12) & (depth < 0.95)),
+        "dimmed_tissue_share": _dimmed_tissue_share(sample, mask & (depth > 0.12) & (depth < 0.95), cancel),
         "dropout_share": _dropout_share(frames.max(axis=0).astype(np.float32), mask, theta, lo, hi),
         "sector_coverage": float(mask.mean()),
         "frame_rate": float(fps),

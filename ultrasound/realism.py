@@ -3,6 +3,8 @@ shared/notes/echo-domain.md), and the reference ranges measured there."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 from scipy.ndimage import uniform_filter
 
@@ -25,7 +27,7 @@ TISSUE_LEVEL = 60  # grey level above which a 5×5 neighbourhood counts as tissu
 DARK_LEVEL = 30
 
 
-def speckle_snr(frames: np.ndarray, window: int = 5) -> float:
+def speckle_snr(frames: Iterable[np.ndarray], window: int = 5) -> float:
     """Median of local mean/std over 5×5 windows whose mean exceeds the tissue level: frames [T, H, W].
 
     Frame by frame (the windows never span frames), so the float32 working arrays are a frame's, not the

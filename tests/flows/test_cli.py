@@ -61,7 +61,7 @@ def test_bad_input_gives_one_line_error(tmp_path: Path) -> None:
     out = run("perturb", str(bogus), str(tmp_path / "o.avi"), "--kind", "blur")
     assert out.returncode == 1
     assert out.stderr.strip().count("\n") == 0
-    assert out.stderr.startswith(f"echojepa: error: {bogus}: not a readable video")
+    assert out.stderr.startswith(f"echojepa: error: {bogus}: not an AVI, MP4, MOV or DICOM file")
 
     out = run("perturb", str(bogus), str(tmp_path / "o.avi"), "--kind", "fog")
     assert out.returncode != 0 and "fog" in out.stdout + out.stderr

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
+import pytest
 
 from ultrasound.quality import METRICS, quality_metrics
 from ultrasound.simulator import render_study, sample_study
+from ultrasound.video_io import DecodeCancelled
 
 
 def test_all_metrics_present_and_plausible() -> None:
@@ -24,3 +28,12 @@ def test_degenerate_clips_do_not_crash() -> None:
         m = quality_metrics(clip)
         assert all(np.isfinite(v) for v in m.values())
         assert m["contrast"] == 0.0
+
+
+def test_a_set_cancel_event_stops_the_metrics_and_an_unset_one_changes_nothing() -> None:
+    video = render_study(sample_study(1, "adult", 1, np.random.default_rng(3))).video
+    cancel = threading.Event()
+    assert quality_metrics(video, 50.0, cancel) == quality_metrics(video, 50.0)
+    cancel.set()
+    with pytest.raises(DecodeCancelled):
+        quality_metrics(video, 50.0, cancel)
