@@ -47,6 +47,7 @@ class ContractConfig(BaseModel):
     fps_tolerance: float = Field(ge=0.0, description="frames per second, declared vs container")
     quality_ranges: dict[str, tuple[float, float]]  # see the measurements above
     workers: int = Field(ge=0, description="processes measuring video facts; 0 = every core")
+    max_decoded_mb: float = Field(gt=0, description="one video's decoded pixels, from its header")
 
     @model_validator(mode="after")
     def _check_ranges(self) -> ContractConfig:

@@ -6,10 +6,14 @@ are computed once here and saved (facts.csv), so the feature store reuses them i
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
+import signal
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +21,7 @@ import pandas as pd
 
 FACT_COLUMNS = ("FileName", "decodable", "reason", "detail", "height", "width", "frames", "fps")
 OK = "ok"  # the `reason` of a video that decodes
+PR_SET_PDEATHSIG = 1  # prctl(2) option: the signal a child gets when its parent dies
 
 
 def video_path(videos_dir: Path, file_name: str) -> Path:
@@ -35,14 +40,16 @@ def metric_names() -> tuple[str, ...]:
     return tuple(m for m in METRICS if m not in FACT_COLUMNS)
 
 
-def measure_one(path: str, file_name: str) -> dict[str, object]:
-    """Facts of one video; an unreadable one gets its VideoError reason and NaN for everything measured."""
+def measure_one(path: str, file_name: str, max_decoded_bytes: int | None = None) -> dict[str, object]:
+    """Facts of one video; an unreadable one gets its VideoError reason and NaN for everything measured.
+    A video whose header declares more than `max_decoded_bytes` of pixels is not decoded at all
+    (`too_large_decoded`): a hostile or mislabelled file in a dataset folder cannot exhaust a worker."""
     from ultrasound.quality import quality_metrics
-    from ultrasound.video_io import VideoError, read_video
+    from ultrasound.video_io import DecodeLimits, VideoError, read_video
 
     row: dict[str, object] = {"FileName": file_name, "decodable": False, "reason": OK, "detail": ""}
     try:
-        video = read_video(path, name=file_name)
+        video = read_video(path, name=file_name, limits=DecodeLimits(max_decoded_bytes=max_decoded_bytes))
     except VideoError as exc:
         row.update(reason=exc.reason, detail=exc.detail)
     except Exception as exc:  # a decoder crash must quarantine one row, not stop the run
@@ -56,8 +63,19 @@ def measure_one(path: str, file_name: str) -> dict[str, object]:
     return row
 
 
-def _measure_chunk(jobs: Sequence[tuple[str, str]]) -> list[dict[str, object]]:
-    return [measure_one(path, name) for path, name in jobs]
+def _measure_chunk(jobs: Sequence[tuple[str, str]], max_decoded_bytes: int | None) -> list[dict[str, object]]:
+    return [measure_one(path, name, max_decoded_bytes) for path, name in jobs]
+
+
+def _die_with_parent() -> None:
+    """Pool initializer: a worker gets SIGTERM when the validating process dies (a SIGKILLed `validate`
+    would otherwise leave forked workers decoding on; they hold the call queue's write end, so they never
+    see it close)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() == 1:  # the parent died before the call took effect
+            os._exit(1)
 
 
 def measure_facts(
@@ -65,6 +83,7 @@ def measure_facts(
     table: pd.DataFrame,
     workers: int = 0,
     on_progress: Callable[[int, int], None] | None = None,
+    max_decoded_mb: float | None = None,
 ) -> pd.DataFrame:
     """One row of facts per manifest row, in manifest order (a duplicated FileName is measured twice).
 
@@ -74,6 +93,7 @@ def measure_facts(
         workers: processes to decode with (0 = every core); videos go out in chunks so the few ms of
             process overhead per task do not add up over thousands of videos.
         on_progress: called as (done, total) after each chunk.
+        max_decoded_mb: a video declaring more decoded pixel data is quarantined undecoded (None: no bound).
     Returns:
         FACT_COLUMNS then every quality metric (NaN where the video did not decode), indexed like `table`.
     """
@@ -85,9 +105,15 @@ def measure_facts(
     size = max(1, min(16, math.ceil(total / (workers * 4))))
     chunks = [jobs[i : i + size] for i in range(0, total, size)]
     rows: list[dict[str, object]] = []
-    pool = ProcessPoolExecutor(workers) if workers > 1 and len(chunks) > 1 else None
+    budget = None if max_decoded_mb is None else int(max_decoded_mb * 2**20)
+    measure = partial(_measure_chunk, max_decoded_bytes=budget)
+    pool = (
+        ProcessPoolExecutor(workers, initializer=_die_with_parent)
+        if workers > 1 and len(chunks) > 1
+        else None
+    )
     try:
-        for part in pool.map(_measure_chunk, chunks) if pool else map(_measure_chunk, chunks):
+        for part in pool.map(measure, chunks) if pool else map(measure, chunks):
             rows.extend(part)
             if on_progress:
                 on_progress(len(rows), total)

@@ -81,7 +81,7 @@ def validate_dataset(
     started = time.perf_counter()
     raw, added = load_manifest(dataset_dir)
     manifest = manifest_frame(raw, config)
-    facts = measure_facts(dataset_dir, raw, config.workers, on_progress)
+    facts = measure_facts(dataset_dir, raw, config.workers, on_progress, config.max_decoded_mb)
     facts_s = time.perf_counter() - started
     frames = {"manifest": manifest, "videos": video_frame(facts, manifest, config)}
     batches = {

@@ -95,3 +95,36 @@ def _run_child(data: Path, out: Path, reports: Path, point: str, log: Path) -> t
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)
     return returncode, log.read_text()
+
+
+MEASURE_CHILD = """
+import sys, time
+from pathlib import Path
+import pandas as pd
+from data_contracts.facts import measure_facts
+table = pd.read_csv(Path(sys.argv[1]) / "FileList.csv", dtype=str)
+table = pd.concat([table] * 40, ignore_index=True)  # long enough to be killed mid-way
+measure_facts(Path(sys.argv[1]), table, workers=2, on_progress=lambda d, t: print(d, flush=True))
+"""
+
+
+def test_a_killed_measurement_takes_its_decode_workers_with_it(contract_dir: Path) -> None:
+    import psutil
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", MEASURE_CHILD, str(contract_dir)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    workers: list[psutil.Process] = []
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip()  # the pool is measuring
+        workers = psutil.Process(child.pid).children()
+        assert len(workers) == 2
+        child.kill()
+        child.wait(10)
+        gone, alive = psutil.wait_procs(workers, timeout=10)
+        assert not alive, [p.pid for p in alive]  # not orphaned, decoding on
+    finally:
+        child.kill()
+        for worker in workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                worker.kill()

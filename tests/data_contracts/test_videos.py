@@ -96,3 +96,18 @@ def test_uniform_noise_is_rejected_by_the_sector_coverage_range(tmp_path: Path) 
     lo, hi = section("validation").quality_ranges["sector_coverage"]
     assert facts.loc[0, "decodable"] and not lo <= facts.loc[0, "sector_coverage"] <= hi
     assert read_video(tmp_path / "Videos" / "noise.avi").n_frames == 80
+
+
+def test_a_video_above_the_decode_budget_is_quarantined_undecoded(
+    contract_dir: Path, contract_table: pd.DataFrame
+) -> None:
+    # given the clean dataset, whose videos are about 1 MB decoded each
+    table = contract_table.head(3)
+    # when measured with a budget below that, then each is refused on its header, before any frame
+    facts = measure_facts(contract_dir, table, workers=1, max_decoded_mb=0.5)
+    assert list(facts["reason"]) == ["too_large_decoded"] * 3
+    assert not facts["decodable"].any() and facts["brightness"].isna().all()
+    assert "MB decoded" in facts["detail"].iloc[0]
+    # control: the configured budget (params.yaml) lets them through
+    facts = measure_facts(contract_dir, table, workers=1, max_decoded_mb=section("validation").max_decoded_mb)
+    assert facts["decodable"].all() and set(facts["reason"]) == {"ok"}
