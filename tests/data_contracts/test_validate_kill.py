@@ -121,7 +121,7 @@ def test_a_killed_measurement_takes_its_decode_workers_with_it(contract_dir: Pat
         assert len(workers) == 2
         child.kill()
         child.wait(10)
-        gone, alive = psutil.wait_procs(workers, timeout=10)
+        _, alive = psutil.wait_procs(workers, timeout=10)
         assert not alive, [p.pid for p in alive]  # not orphaned, decoding on
     finally:
         child.kill()
