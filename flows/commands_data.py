@@ -67,6 +67,7 @@ def ingest(
     name: str,
     root: Path | None = None,
     endpoint_url: str | None = None,
+    already_deidentified: bool = False,
     dvc: bool = True,
     params: Path = PARAMS_FILE,
 ) -> None:
@@ -74,7 +75,9 @@ def ingest(
 
     SRC is an EchoNet-Dynamic or EchoNet-Pediatric folder, an s3://bucket/prefix (boto3; credentials
     from the environment only), or a folder of ultrasound DICOM files (de-identified on the way in:
-    identifiers replaced by salted pseudonyms, pixels outside the sector blanked).
+    identifiers replaced by salted pseudonyms, pixels outside the sector blanked). An EchoNet-layout
+    folder's FileName and PatientID become the same salted pseudonyms unless every FileName is a public
+    EchoNet 0X… name or --already-deidentified is given; the output line says which.
 
     Parameters
     ----------
@@ -86,6 +89,9 @@ def ingest(
         Parent folder of datasets (default: data.root).
     endpoint_url
         S3-compatible endpoint (else AWS_ENDPOINT_URL / ECHOJEPA_S3_ENDPOINT / AWS).
+    already_deidentified
+        Keep an EchoNet-layout source's FileName and PatientID verbatim: it is de-identified already
+        (DICOM is de-identified either way).
     dvc
         Track the output with `dvc add` when inside a DVC repository.
     params
@@ -101,10 +107,12 @@ def ingest(
         settings["endpoint_url"] = endpoint_url
     out = (root or Path(config.data.root)) / name
     with progress_bar(f"ingest {name}", None) as advance:
-        result = ingest_source(src, out, on_progress=advance, **settings)
+        result = ingest_source(
+            src, out, on_progress=advance, already_deidentified=already_deidentified, **settings
+        )
     rejected = f", {result.rejected} rejected (see ingest_rejects.csv)" if result.rejected else ""
     state = "changed" if result.changed else "unchanged"
-    print(f"ingested {result.rows} studies ({result.kind}) into {out}{rejected}; {state}")
+    print(f"ingested {result.rows} studies ({result.kind}) into {out}{rejected}; {state}; {result.names}")
     if dvc and in_dvc_repo(out):
         from flows.versioning import add
 

@@ -9,7 +9,9 @@ drawn inside the sector's hull is static too and is filled by ingest.burned_in b
 
 Pseudonyms are keyed hashes (HMAC-SHA256) with a salt kept out of git: without the salt nobody can test a
 guessed MRN against a pseudonym; with it, the same patient always maps to the same pseudonym, so patient-level
-splits and grouping survive across ingests.
+splits and grouping survive across ingests. `pseudonym(kind, value, salt)` is the one function behind every
+pseudonym: DICOM ingest's FileName / PatientID, EchoNet-layout ingest's (ingest.echonet_names), rejected
+paths, and serving's study id, so anything keyed on a study joins across them.
 """
 
 from __future__ import annotations
@@ -93,27 +95,55 @@ def load_salt(salt_file: Path = DEFAULT_SALT_FILE) -> bytes:
     return check_salt(path.read_text(), str(path))
 
 
+# each kind's prefix keeps CSV readers from parsing an all-digit or `1e5`-like hash as a number; "path" (a
+# rejected file's relative path) has none. The kinds and prefixes are part of the data: changing one renames
+# every clip already ingested and breaks the join of production logs to their labels.
+PSEUDONYM_PREFIXES = {
+    "sop": "dcm_",  # a DICOM's SOPInstanceUID, and serving's study id (a client sends the study's UID)
+    "patient": "pt_",  # a PatientID (keyed `id:<PatientID>`, else `study:<StudyInstanceUID>`)
+    "echonet": "en_",  # an EchoNet-layout FileName
+    "path": "",  # a rejected source file's relative path
+}
+
+
+def _keyed_hash(kind: str, value: str, salt: bytes) -> str:
+    return hmac.new(salt, f"{kind}\0{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def pseudonym(kind: str, value: str, salt: bytes) -> str:
+    """The pseudonym of `value`: PSEUDONYM_PREFIXES[kind] + 16 hex of HMAC-SHA256(salt, kind NUL value).
+
+    The kind is hashed with the value: one string gives unrelated pseudonyms as a FileName and as a patient.
+
+    Raises:
+        ValueError: a kind not in PSEUDONYM_PREFIXES.
+    """
+    if kind not in PSEUDONYM_PREFIXES:
+        raise ValueError(f"unknown pseudonym kind {kind!r}; expected one of {', '.join(PSEUDONYM_PREFIXES)}")
+    return PSEUDONYM_PREFIXES[kind] + _keyed_hash(kind, value, salt)[:16]
+
+
 class Pseudonymizer:
-    """Keyed, deterministic pseudonyms and date shifts for one salt."""
+    """Keyed, deterministic pseudonyms (all from `pseudonym`) and date shifts for one salt."""
 
     def __init__(self, salt: bytes) -> None:
         self._salt = salt
 
-    def _digest(self, kind: str, value: str) -> str:
-        return hmac.new(self._salt, f"{kind}\0{value}".encode(), hashlib.sha256).hexdigest()
-
     def file_name(self, instance_uid: str) -> str:
-        """FileName of a clip: `dcm_` + 16 hex of the salted SOPInstanceUID (the prefix keeps CSV readers from
-        parsing an all-digit or `1e5`-like hash as a number)."""
-        return "dcm_" + self._digest("sop", instance_uid)[:16]
+        """FileName of a DICOM clip: `dcm_` + 16 hex of the salted SOPInstanceUID."""
+        return pseudonym("sop", instance_uid, self._salt)
 
-    def patient(self, patient_id: str) -> str:
-        """PatientID pseudonym: `pt_` + 16 hex of the salted original PatientID."""
-        return "pt_" + self._digest("patient", patient_id)[:16]
+    def echonet_name(self, file_name: str) -> str:
+        """FileName of an EchoNet-layout clip: `en_` + 16 hex of the salted source FileName (no `.avi`)."""
+        return pseudonym("echonet", file_name, self._salt)
+
+    def patient(self, patient_key: str) -> str:
+        """PatientID pseudonym: `pt_` + 16 hex of the salted patient key (`id:<PatientID>`, ...)."""
+        return pseudonym("patient", patient_key, self._salt)
 
     def source(self, rel_path: str) -> str:
         """A rejected file's relative path as 16 hex (paths may hold names); recompute it to find the file."""
-        return self._digest("path", rel_path)[:16]
+        return pseudonym("path", rel_path, self._salt)
 
     def study_date(self, raw: str, patient_id: str) -> str:
         """StudyDate (DICOM DA `YYYYMMDD`) moved back by the patient's shift, ISO; "" if absent or invalid."""
@@ -121,7 +151,8 @@ class Pseudonymizer:
             real = datetime.strptime(raw.strip()[:8], "%Y%m%d").date()
         except ValueError:
             return ""
-        shift = SHIFT_MIN_DAYS + int(self._digest("dateshift", patient_id)[:8], 16) % SHIFT_SPAN_DAYS
+        draw = int(_keyed_hash("dateshift", patient_id, self._salt)[:8], 16)
+        shift = SHIFT_MIN_DAYS + draw % SHIFT_SPAN_DAYS
         try:
             return (real - timedelta(days=shift)).isoformat()
         except OverflowError:

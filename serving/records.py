@@ -2,9 +2,10 @@
 `serving.retain_clips` is on, its de-identified clip for retraining.
 
 The optional client fields are made safe before they are stored: `study_id` becomes an HMAC pseudonym
-(ingest.deid's keyed hash, the same one ingest uses for a DICOM's SOPInstanceUID, so a production row of a
-study that is later labelled joins its label), `device` is reduced to a safe character set, `cohort` must
-be adult, pediatric or unknown. Nothing from a DICOM header is read or kept.
+(ingest.deid.pseudonym of kind "sop", the very value DICOM ingest gives that SOPInstanceUID, so a production
+row of a study that is later labelled joins its label; the kind stays "sop" so logged rows keep joining),
+`device` is reduced to a safe character set, `cohort` must be adult, pediatric or unknown.
+Nothing from a DICOM header is read or kept.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ingest.burned_in import deidentified_clip
-from ingest.deid import Pseudonymizer, device_name
+from ingest.deid import device_name, pseudonym
 from serving.errors import BadInput
 from serving.production_log import LOG_COLUMNS
 from ultrasound.video_io import write_avi
@@ -47,23 +48,23 @@ NO_SALT = (
 
 
 class RecordMaker:
-    """Production-log rows from predictions, with the study-id pseudonymizer of the ingest salt (None:
-    the server has none, and refuses study ids rather than minting a salt of its own)."""
+    """Production-log rows from predictions, with study ids pseudonymised by the ingest salt (None: the
+    server has none, and refuses study ids rather than minting a salt of its own)."""
 
     def __init__(self, salt: bytes | None) -> None:
-        self._pseudonymizer = Pseudonymizer(salt) if salt else None
+        self._salt = salt or None
 
     def check_study_id(self, study_id: str) -> None:
         """BadInput (400) for a study id this server cannot pseudonymise."""
-        if study_id and self._pseudonymizer is None:
+        if study_id and self._salt is None:
             raise BadInput(NO_SALT, 400, "bad_field")
 
     def pseudonym(self, study_id: str) -> str:
-        """ "" for no study id; otherwise the salted hash."""
+        """ "" for no study id; otherwise its `dcm_` pseudonym (ingest.deid.pseudonym, kind "sop")."""
         if not study_id:
             return ""
         self.check_study_id(study_id)
-        return self._pseudonymizer.file_name(study_id)
+        return pseudonym("sop", study_id, self._salt)
 
     def row(
         self, prediction: dict, *, study_id: str = "", device: str = "unknown", cohort: str = "unknown"

@@ -1,7 +1,8 @@
 """A real-data folder end to end: an EchoNet-Dynamic export in its own nine columns (one view, no View,
 PatientID or Cohort column; names without extension) goes ingest → validate → `dvc repro` → a release
 through the signed ledger (register, approve, package with the load smoke test) → `echojepa serve` →
-`/predict` 200 with EF and `view: null` plus its reason → a monitoring run over the served traffic.
+`/predict` 200 with EF and `view: null` plus its reason → a monitoring run over the served traffic. Its
+FileNames are not EchoNet's `0X` + 16 hex form, so ingest pseudonymises them, as for a clinical export.
 `dvc repro` on it simulates nothing, and no simulated set gates it.
 
 The clips are the simulator's (no real EchoNet video can be shipped or downloaded here); what makes the test
@@ -57,6 +58,7 @@ def reproduced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Pat
         ingest, cwd=repo, env=audited_env(repo), capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "FileNames pseudonymised" in done.stdout  # the simulator's short 0X names are not EchoNet's form
     return repo, dvc(repo, "repro"), source
 
 

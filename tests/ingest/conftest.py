@@ -16,6 +16,7 @@ N_VIDEOS = 6
 DYNAMIC_COLUMNS = list(ECHONET_COLUMNS)  # a real EchoNet-Dynamic FileList.csv has only these
 # fold of each simulated video in the pediatric source (first half A4C, second half PSAX)
 PEDIATRIC_FOLDS = [0, 8, 9, 3, 9, 8]
+TEST_SALT = "test-salt-not-secret-0123456789abcdef"
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -29,6 +30,13 @@ def write_rows(path: Path, columns: list[str], rows: list[dict[str, str]]) -> No
         writer = csv.DictWriter(fh, columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
+
+
+@pytest.fixture(autouse=True)
+def _deid_salt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test salt in the environment: an EchoNet-layout ingest of clinical-looking names pseudonymises
+    them, and without this it would create .secrets/deid_salt in the working directory."""
+    monkeypatch.setenv("ECHOJEPA_DEID_SALT", TEST_SALT)
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +86,23 @@ def make_pediatric(sim: Path, dst: Path) -> Path:
         ]
         write_rows(folder / "VolumeTracings.csv", ["FileName", "X", "Y", "Frame"], points)
     return dst
+
+
+def rename_clips(src: Path, names: dict[str, str]) -> Path:
+    """Rename clips of an EchoNet-layout folder: every FileList.csv, VolumeTracings.csv and Videos/*.avi
+    under `src`; `names` maps old FileName → new, both without `.avi` (a listed `.avi` suffix is kept)."""
+    for table in [*src.rglob("FileList.csv"), *src.rglob("VolumeTracings.csv")]:
+        with table.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows, columns = list(reader), list(reader.fieldnames or [])
+        for row in rows:
+            stem = row["FileName"].removesuffix(".avi")
+            row["FileName"] = names.get(stem, stem) + row["FileName"][len(stem) :]
+        write_rows(table, columns, rows)
+    for video in sorted(src.rglob("Videos/*.avi")):
+        if video.stem in names:
+            video.rename(video.with_name(f"{names[video.stem]}.avi"))
+    return src
 
 
 def tree_state(root: Path) -> dict[str, tuple[int, bytes]]:

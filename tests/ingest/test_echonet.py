@@ -1,4 +1,7 @@
-"""EchoNet-Dynamic and EchoNet-Pediatric folders → the platform layout; idempotence of re-ingest."""
+"""EchoNet-Dynamic and EchoNet-Pediatric folders → the platform layout; idempotence of re-ingest.
+
+These tests are about the layout, so they ingest with `already_deidentified=True` and check the names
+verbatim; what a default ingest does to the names is tests/ingest/test_echonet_names.py."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ def header(path: Path) -> list[str]:
 
 def test_dynamic_layout_gets_platform_columns_and_defaults(sim_small: Path, tmp_path: Path) -> None:
     src = make_dynamic(sim_small, tmp_path / "EchoNet-Dynamic")
-    result = ingest_source(src, tmp_path / "out")
+    result = ingest_source(src, tmp_path / "out", already_deidentified=True)
     assert (result.kind, result.layout, result.rows, result.rejected) == ("echonet-dynamic",) * 2 + (6, 0)
     out = tmp_path / "out"
     assert header(out / "FileList.csv") == FILELIST_COLUMNS
@@ -45,7 +48,7 @@ def test_dynamic_layout_gets_platform_columns_and_defaults(sim_small: Path, tmp_
 
 def test_platform_layout_keeps_its_own_columns(sim_small: Path, tmp_path: Path) -> None:
     """A dataset already in the platform layout (14 columns) keeps its views, patients and dates."""
-    ingest_source(sim_small, tmp_path / "out")
+    ingest_source(sim_small, tmp_path / "out", already_deidentified=True)
     assert read_rows(tmp_path / "out" / "FileList.csv") == read_rows(sim_small / "FileList.csv")
 
 
@@ -55,7 +58,7 @@ def test_unusable_rows_are_rejects_not_silent_drops(sim_small: Path, tmp_path: P
     gone.unlink()
     with (src / "FileList.csv").open("a") as fh:
         fh.write("../../escape,50,1,2,112,112,50,10,TRAIN\n")
-    result = ingest_source(src, tmp_path / "out")
+    result = ingest_source(src, tmp_path / "out", already_deidentified=True)
     assert (result.rows, result.rejected) == (5, 2)
     assert read_rows(tmp_path / "out" / "ingest_rejects.csv") == [
         {"Source": "Videos/../../escape.avi", "Reason": "unsafe_filename"},
@@ -67,7 +70,9 @@ def test_unusable_rows_are_rejects_not_silent_drops(sim_small: Path, tmp_path: P
 def test_pediatric_views_folds_and_measured_frames(sim_small: Path, tmp_path: Path) -> None:
     src = make_pediatric(sim_small, tmp_path / "EchoNet-Pediatric")
     progress: list[tuple[int, int]] = []
-    result = ingest_source(src, tmp_path / "out", on_progress=lambda *a: progress.append(a))
+    result = ingest_source(
+        src, tmp_path / "out", on_progress=lambda *a: progress.append(a), already_deidentified=True
+    )
     assert progress == [(i, 6) for i in range(1, 7)]  # one count across both view folders
     assert (result.kind, result.rows, result.rejected) == ("echonet-pediatric", 6, 0)
     out = tmp_path / "out"
@@ -109,10 +114,10 @@ def test_reingest_is_idempotent_and_tracks_changes(
 ) -> None:
     src = make_dynamic(sim_small, tmp_path / "src")
     out = tmp_path / "out"
-    assert ingest_source(src, out).changed
+    assert ingest_source(src, out, already_deidentified=True).changed
     before = tree_state(out)
     monkeypatch.setattr("ingest.common.today", lambda: "2099-01-01")  # a later day keeps the first date
-    assert not ingest_source(src, out).changed
+    assert not ingest_source(src, out, already_deidentified=True).changed
     assert tree_state(out) == before  # same bytes and mtimes
 
     rows = read_rows(src / "FileList.csv")
@@ -120,7 +125,7 @@ def test_reingest_is_idempotent_and_tracks_changes(
     lines = (src / "FileList.csv").read_text().splitlines()
     (src / "FileList.csv").write_text("\n".join(x for x in lines if not x.startswith(dropped)) + "\n")
     shutil.copy(src / "Videos" / f"{rows[2]['FileName']}.avi", src / "Videos" / f"{rows[1]['FileName']}.avi")
-    result = ingest_source(src, out)
+    result = ingest_source(src, out, already_deidentified=True)
     assert result.changed and result.rows == 5
     after = tree_state(out)
     assert f"Videos/{dropped}.avi" not in after  # stale video pruned

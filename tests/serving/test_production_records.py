@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest.deid import Pseudonymizer
+from ingest.deid import Pseudonymizer, pseudonym
 from serving.production_log import LOG_COLUMNS, read_production_log
 from tests.packaged import SALT, PackagedModel
 from tests.serving.conftest import Server, curl
@@ -55,7 +55,8 @@ def test_a_prediction_appends_its_row(server: Server, served: dict, packaged_mod
 
 def test_the_study_id_is_only_stored_as_its_pseudonym(server: Server, served: dict) -> None:
     row = _row(server.production_log, served["request_id"])
-    assert row["study_id"] == Pseudonymizer(SALT.encode()).file_name(RAW_STUDY_ID) != RAW_STUDY_ID
+    assert row["study_id"] == pseudonym("sop", RAW_STUDY_ID, SALT.encode()) != RAW_STUDY_ID
+    assert row["study_id"] == Pseudonymizer(SALT.encode()).file_name(RAW_STUDY_ID)  # DICOM ingest's FileName
     for path in server.production_log.rglob("*"):
         if path.is_file():
             assert RAW_STUDY_ID.encode() not in path.read_bytes(), path
