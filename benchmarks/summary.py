@@ -26,6 +26,7 @@ ORDER = (
     "monitoring",
     "serving",
     "serving_limits",
+    "burned_in",
     "demo",
 )
 NOT_BENCHMARKS = {"machine", "date"}
@@ -130,6 +131,16 @@ def _serving_limits(r: dict) -> list[Spec]:
     ]  # fmt: skip
 
 
+def _burned_in(r: dict) -> list[Spec]:
+    return [
+        ("burned-in cleaning: in-sector pixels changed, 50 text-free clips (max)",
+         r.get("in_sector_changed_share_max"), "<=", 0.01),
+        ("burned-in cleaning: served EF change, mean (points)", r.get("ef_change_mean"), "<=", 0.5),
+        ("vendor-style cines: sector IoU with the fan (min)", r.get("vendor_sector_iou_min"), ">=", 0.95),
+        ("vendor-style cines: in-sector pixels changed (max)", r.get("vendor_in_sector_changed_share_max")),
+    ]  # fmt: skip
+
+
 def _serving(r: dict) -> list[Spec]:
     targets = r.get("targets") if isinstance(r.get("targets"), dict) else {}
     ratio, speedup = targets.get("http_over_in_process_p50", 1.25), targets.get("clip_endpoint_speedup", 2)
@@ -184,7 +195,8 @@ def _demo(r: dict) -> list[Spec]:
 
 SUMMARIES: dict[str, Callable[[dict], list[Spec]]] = {
     "simulator": _simulator, "realism": _realism, "shortcut_audit": _shortcut_audit, "pretrain": _pretrain,
-    "monitoring": _monitoring, "serving": _serving, "serving_limits": _serving_limits, "demo": _demo,
+    "monitoring": _monitoring, "serving": _serving, "serving_limits": _serving_limits,
+    "burned_in": _burned_in, "demo": _demo,
 }  # fmt: skip
 
 

@@ -2,9 +2,12 @@
 
 The sector mask is filled to its convex hull (a fan is convex, and dropouts inside it must be kept), so a
 name or a date that a scanner draws *inside* the fan survives the blanking outside it. What tells text from
-anatomy is time: speckle changes from frame to frame even where tissue barely moves (it is interference
-plus electronic noise), burned-in text does not change at all. A pixel whose value stays within
-STATIC_STD grey levels (temporal std) over the whole clip is therefore an overlay, not anatomy.
+anatomy is first time: speckle changes from frame to frame (interference plus electronic noise), burned-in
+text changes only by its codec's noise. Where the tissue around a pixel changes clearly more than the pixel
+does, the pixel is an overlay. Where the tissue itself hardly moves (the still far field of a portable
+scanner's cine varies by 1-3 grey levels, as much as JPEG noise moves a letter), time alone cannot tell
+them apart, and brightness does: legible text is drawn far brighter than the tissue under it. Tissue as
+still as its surroundings and no brighter than them is anatomy and is kept (`static_pixels`).
 
 Static pixels are not set to black: a black glyph on bright speckle is still a glyph, and OCR reads it.
 They are filled, frame by frame, with the local mean of the moving pixels around them (a normalised
@@ -17,18 +20,28 @@ and its options, by their DCM codes), so a receiving site can read what was remo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-STATIC_STD = 3.0  # grey levels, temporal std over the clip: MJPEG/JPEG noise moves burned-in text by ~1-3,
-# speckle in the sector by tens (measured: 99 % of text pixels and 0.04 % of bright sector pixels fall below)
-STATIC_CV = 0.05  # and std / mean at most this: speckle is multiplicative (std grows with the mean), so a
+if TYPE_CHECKING:
+    from ingest.sector import Region, Sector
+
+STATIC_STD = 8.0  # grey levels, temporal std over the clip: MJPEG noise moves burned-in text by ~1-3, JPEG
+# beside a moving wall by up to ~6 (measured on tests/vendor_cine.py); decorrelating speckle by tens
+STATIC_CV = 0.03  # and std / mean at most this: speckle is multiplicative (std grows with the mean), so a
 # dim, attenuated far field with a small std is still speckle; an overlay's codec noise is not proportional
+# (text cores: 0.02; the still tissue of the vendor fixture: 0.04 at its median)
 MIN_FRAMES = 8  # with fewer frames a speckle pixel is too often near-constant by chance: not cleaned
 MAX_FRAMES = 128  # frames sampled for the std (evenly); a longer clip's overlay is static in these too
 DARK = 24  # grey levels: a static pixel never brighter than this is background (black cavity, noise floor),
 # already blank, and carries no text worth the name on the dark around it; it is left as it is
 MIN_AREA = 6  # pixels: a static speck smaller than this is chance in speckle; a glyph stroke is larger
 GROW = 1  # pixels the static mask grows by: antialiased glyph edges that the codec moved a little
+LOCAL = 31  # pixels: the window of "the tissue around it" (wider than a glyph, narrower than the sector)
+STILL_RATIO = 0.5  # an overlay on moving tissue changes at most half as much as the tissue around it
+BRIGHT_RATIO, BRIGHT_MIN = 2.0, 100.0  # bright text: twice the local tissue's mean grey, and >= 100
 BURNED_IN_POLICIES = ("clean", "reject")
 
 # DICOM PS3.16 CID 7050 codes (scheme DCM) of PS3.15 Annex E's profile and options
@@ -38,15 +51,31 @@ MODIFIED_DATES = ("113107", "Retain Longitudinal Temporal Information Modified D
 RECORD_FILE = "deidentification.json"
 
 
+def _local_median(image: np.ndarray, scale: float) -> np.ndarray:
+    """The median of `image` over a LOCAL×LOCAL window (cv2's wide median needs uint8: image × scale,
+    so values above 255 / scale read as that)."""
+    import cv2
+
+    small = np.clip(np.rint(image * scale), 0, 255).astype(np.uint8)
+    return cv2.medianBlur(small, LOCAL).astype(np.float32) / scale
+
+
 def static_pixels(frames: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """bool [H, W]: pixels of `region` brighter than DARK whose temporal std stays below STATIC_STD and
-    below STATIC_CV of their mean, in connected groups of at least MIN_AREA, grown by GROW (to non-dark
-    pixels of `region`). All False for clips shorter than MIN_FRAMES (`deidentified_clip` keeps none).
-    The std is accumulated frame by frame (two [H, W] sums, never a float copy of the clip)."""
+    """bool [H, W]: the burned-in overlay pixels of `region`, in connected groups of at least MIN_AREA,
+    grown by GROW (to non-dark pixels of `region`). A pixel brighter than DARK is an overlay when
+    - it barely changes (temporal std ≤ STATIC_STD and ≤ STATIC_CV of its mean) while the tissue around it
+      changes clearly more (std ≤ STILL_RATIO × the local median std): text on moving speckle; or
+    - it is steady relative to its brightness (std ≤ STATIC_CV of its mean) and far brighter than the tissue
+      around it (mean ≥ BRIGHT_RATIO × the local median mean and ≥ BRIGHT_MIN): bright text on tissue that
+      itself hardly moves (a still field of a portable scanner, where a codec's noise on the text is as large
+      as the tissue's own change, so time alone cannot tell them apart).
+    Tissue that is as still as its surroundings and no brighter than them is kept (the anatomy of a calm
+    clip). All False for clips shorter than MIN_FRAMES (`deidentified_clip` keeps none). The std is
+    accumulated frame by frame (two [H, W] sums, never a float copy of the clip)."""
     import cv2
 
     t = len(frames)
-    if t < MIN_FRAMES:
+    if t < MIN_FRAMES or not region.any():
         return np.zeros(region.shape, bool)
     idx = np.unique(np.linspace(0, t - 1, min(t, MAX_FRAMES)).round().astype(int))
     total = np.zeros(region.shape, np.float64)
@@ -58,9 +87,15 @@ def static_pixels(frames: np.ndarray, region: np.ndarray) -> np.ndarray:
         squares += np.square(frame, dtype=np.float64)
         np.maximum(high, frame, out=high)
     mean = total / len(idx)
-    var = np.maximum(squares / len(idx) - mean * mean, 0.0)
+    std = np.sqrt(np.maximum(squares / len(idx) - mean * mean, 0.0))
     bright = region & (high > DARK)
-    static = (bright & (var <= STATIC_STD**2) & (var <= (STATIC_CV * mean) ** 2)).astype(np.uint8)
+    steady = std <= STATIC_CV * mean
+    # outside the region (black) reads as the region's typical pixel, so its edge is not compared with black
+    local_std = _local_median(np.where(region, std, np.median(std[region])), 8.0)
+    local_mean = _local_median(np.where(region, mean, np.median(mean[region])), 1.0)
+    still = steady & (std <= STATIC_STD) & (std <= STILL_RATIO * local_std)
+    glaring = steady & (mean >= BRIGHT_MIN) & (mean >= BRIGHT_RATIO * local_mean)
+    static = (bright & (still | glaring)).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(static, connectivity=8)
     keep = np.zeros(n, bool)
     keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= MIN_AREA
@@ -104,25 +139,37 @@ def clean_sector(frames: np.ndarray, sector: np.ndarray) -> tuple[np.ndarray, in
     return fill_static(frames, static), int(static.sum())
 
 
-def deidentified_clip(frames: np.ndarray, size: int) -> np.ndarray | None:
-    """The de-identified clip every path that keeps pixels uses (ingest, serving's retained clips): sector
-    found, static pixels inside it filled, everything outside blanked, cropped and resized to size².
+def deidentify(
+    frames: np.ndarray, size: int, regions: Sequence[Region] = ()
+) -> tuple[np.ndarray, Sector] | None:
+    """The de-identified clip every path that keeps pixels uses (ingest, serving's retained clips) and the
+    sector it kept: the sector located (`ingest.sector.locate`, inside the header's image `regions` when
+    given), static pixels inside it filled, everything outside blanked, cropped and resized to size².
     None when no sector is found or the clip has fewer than MIN_FRAMES frames (then the pixels cannot be
     cleaned and must not be kept)."""
-    from ingest.deid import blank_and_resize, sector_mask
+    from ingest.deid import blank_and_resize
+    from ingest.sector import locate
 
     if len(frames) < MIN_FRAMES:
         return None
-    mask = sector_mask(frames)
-    if mask is None:
+    sector = locate(frames, regions)
+    if sector is None:
         return None
-    cleaned, _ = clean_sector(frames, mask)
-    return blank_and_resize(cleaned, mask, size)
+    cleaned, _ = clean_sector(frames, sector.mask)
+    return blank_and_resize(cleaned, sector.mask, size), sector
 
 
-def record(*, modified_dates: bool) -> dict:
+def deidentified_clip(frames: np.ndarray, size: int) -> np.ndarray | None:
+    """`deidentify`'s clip alone, its sector found from the pixels only (serving's retained clips: the
+    service's decode keeps no DICOM header, and regions would only narrow the search)."""
+    done = deidentify(frames, size)
+    return None if done is None else done[0]
+
+
+def record(*, modified_dates: bool, sector: dict | None = None) -> dict:
     """What a de-identified clip's record says (PS3.15 terms): identity removed, the method in words and
-    as codes. Pixel cleaning is always applied, so the Clean Pixel Data Option is always listed."""
+    as codes, and (`sector`, from `Sector.record`) where the scan sector was found and the output's pixel
+    size. Pixel cleaning is always applied, so the Clean Pixel Data Option is always listed."""
     codes = [BASIC_PROFILE, CLEAN_PIXELS] + ([MODIFIED_DATES] if modified_dates else [])
     return {
         "PatientIdentityRemoved": "YES",
@@ -136,4 +183,5 @@ def record(*, modified_dates: bool) -> dict:
             {"CodeValue": value, "CodingSchemeDesignator": "DCM", "CodeMeaning": meaning}
             for value, meaning in codes
         ],
+        **({"Sector": sector} if sector else {}),
     }

@@ -33,9 +33,6 @@ DEFAULT_SALT_FILE = Path(".secrets/deid_salt")
 # dates move 30–395 days into the past, one shift per patient: intervals between a patient's studies are
 # kept, no date lands in the future (point-in-time feature joins need event times ≤ now)
 SHIFT_MIN_DAYS, SHIFT_SPAN_DAYS = 30, 366
-MOTION_STD = 2.0  # grey levels; speckle in the sector varies far more, burned-in text not at all
-MIN_SECTOR_SHARE = 0.05
-MAX_MOTION_FRAMES = 48
 # view tokens a SeriesDescription / ViewName may hold; only the matched platform view is ever emitted
 VIEW_PATTERNS = {
     "A4C": r"\b(A4C|A4CH|AP4|AP 4|4CH|4 CH|APICAL 4|4 CHAMBER|FOUR CHAMBER)\b",
@@ -174,31 +171,12 @@ def device_name(manufacturer: str, model: str) -> str:
 
 
 def sector_mask(frames: np.ndarray) -> np.ndarray | None:
-    """The ultrasound sector of a clip as bool [H, W]: the largest region whose pixels vary over time, filled
-    to its convex hull (a fan is convex; dropouts inside it are filled back). None when no such region covers
-    MIN_SECTOR_SHARE of the frame, i.e. the sector cannot be located and the pixels cannot be cleaned.
+    """The ultrasound sector of a clip as bool [H, W], found from its pixels alone (`ingest.sector.locate`,
+    which also reads a header's regions); None when it cannot be located and the pixels cannot be cleaned."""
+    from ingest.sector import locate
 
-    Burned-in text, calipers and logos are static, so their temporal std is ~0 and they fall outside (or, in
-    the hull, are filled by ingest.burned_in.clean_sector);
-    a moving ECG trace or clock is a separate, smaller region and is dropped with the other small components.
-    """
-    import cv2
-
-    t, h, w = frames.shape
-    idx = np.unique(np.linspace(0, t - 1, min(t, MAX_MOTION_FRAMES)).round().astype(int))
-    moving = (frames[idx].astype(np.float32).std(axis=0) > MOTION_STD).astype(np.uint8)
-    k = max(3, round(min(h, w) / 64) | 1)
-    moving = cv2.morphologyEx(moving, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(moving, connectivity=8)
-    if n < 2:
-        return None
-    best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    if stats[best, cv2.CC_STAT_AREA] < MIN_SECTOR_SHARE * h * w:
-        return None
-    points = np.argwhere(labels == best)[:, ::-1].astype(np.int32)
-    filled = np.zeros((h, w), np.uint8)
-    cv2.fillConvexPoly(filled, cv2.convexHull(points), 1)
-    return filled.astype(bool)
+    sector = locate(frames)
+    return None if sector is None else sector.mask
 
 
 def blank_and_resize(frames: np.ndarray, mask: np.ndarray, size: int = 112) -> np.ndarray:

@@ -22,6 +22,7 @@ from pathlib import Path
 from ingest import burned_in
 from ingest.common import OutputWriter, fill_defaults, hash_split, previous_study_dates
 from ingest.deid import Pseudonymizer, device_name, load_salt, view_hint
+from ingest.sector import image_regions
 
 log = logging.getLogger(__name__)
 
@@ -182,9 +183,10 @@ class DicomIngest:
             raise _Reject("single_frame")
         if video.n_frames < burned_in.MIN_FRAMES:  # too few to tell burned-in text from speckle
             raise _Reject("too_few_frames")
-        clip = burned_in.deidentified_clip(video.frames, FRAME_SIZE)
-        if clip is None:
+        done = burned_in.deidentify(video.frames, FRAME_SIZE, image_regions(ds, video.frames.shape[1:]))
+        if done is None:
             raise _Reject("sector_not_found")
+        clip, sector = done
         self._write_avi(clip, video.fps, f"{name}.avi")
         self._instances.add(name)
         patient_key = _text(ds, "PatientID")
@@ -193,7 +195,7 @@ class DicomIngest:
         )
         patient = self.pseudo.patient(patient_key)
         raw_date = next((_text(ds, k) for k in DATE_KEYWORDS if _text(ds, k)), "")
-        self.records[name] = burned_in.record(modified_dates=bool(raw_date))
+        self.records[name] = burned_in.record(modified_dates=bool(raw_date), sector=sector.record(FRAME_SIZE))
         row = {
             "FileName": name,
             "FrameHeight": str(FRAME_SIZE),

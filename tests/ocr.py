@@ -82,8 +82,10 @@ def reads_name(text: str) -> bool:
 
 
 def near_name(text: str) -> list[str]:
-    """Words that are the name's words or close to them (one letter wrong in JANE counts)."""
-    found = words(text)
+    """Words that are the name's words or close to them (one letter wrong in JANE counts). Tokens of one or
+    two characters are not words of the name: OCR reads them in plain speckle (e.g. "OE" in a clip's mean
+    frame with no text in it, which difflib matches to DOE)."""
+    found = [w for w in words(text) if len(w) >= 3]
     return [w for part in NAME.split() for w in difflib.get_close_matches(part, found, n=5, cutoff=0.7)]
 
 
@@ -106,3 +108,15 @@ def with_name_small(video: np.ndarray, side: int = 160) -> np.ndarray:
         cv2.putText(frame, NAME, (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, 255, 1)
         cv2.putText(frame, NAME, (side // 10, side // 2), cv2.FONT_HERSHEY_SIMPLEX, side / 200, 255, 2)
     return out
+
+
+def name_reads(views: list[np.ndarray], targets: tuple[str, ...] = tuple(NAME.split())) -> dict[str, int]:
+    """For each of `targets` (the words of NAME by default), in how many of `views` (frames of one clip) OCR
+    reads it or a word close to it (tokens of three or more characters). Burned-in text is static, so text
+    that survived is read in frame after frame; the odd token OCR makes of speckle (three letters of JANE in
+    one frame of a clean clip, measured) is read in one."""
+    found = [[w for w in words(read_text(view)) if len(w) >= 3] for view in views]
+    return {
+        target: sum(bool(difflib.get_close_matches(target, hits, n=1, cutoff=0.7)) for hits in found)
+        for target in targets
+    }
