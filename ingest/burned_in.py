@@ -70,24 +70,16 @@ def static_pixels(frames: np.ndarray, region: np.ndarray) -> np.ndarray:
       itself hardly moves (a still field of a portable scanner, where a codec's noise on the text is as large
       as the tissue's own change, so time alone cannot tell them apart).
     Tissue that is as still as its surroundings and no brighter than them is kept (the anatomy of a calm
-    clip). All False for clips shorter than MIN_FRAMES (`deidentified_clip` keeps none). The std is
-    accumulated frame by frame (two [H, W] sums, never a float copy of the clip)."""
+    clip). All False for clips shorter than MIN_FRAMES (`deidentified_clip` keeps none). The std comes from
+    `ingest.sector.temporal_moments` (frame by frame, never a float copy of the clip)."""
     import cv2
 
-    t = len(frames)
-    if t < MIN_FRAMES or not region.any():
+    from ingest.sector import temporal_moments
+
+    if len(frames) < MIN_FRAMES or not region.any():
         return np.zeros(region.shape, bool)
-    idx = np.unique(np.linspace(0, t - 1, min(t, MAX_FRAMES)).round().astype(int))
-    total = np.zeros(region.shape, np.float64)
-    squares = np.zeros(region.shape, np.float64)
-    high = np.zeros(region.shape, np.uint8)
-    for i in idx:
-        frame = frames[i]
-        total += frame
-        squares += np.square(frame, dtype=np.float64)
-        np.maximum(high, frame, out=high)
-    mean = total / len(idx)
-    std = np.sqrt(np.maximum(squares / len(idx) - mean * mean, 0.0))
+    mean, var, high = temporal_moments(frames, MAX_FRAMES)
+    std = np.sqrt(var)
     bright = region & (high > DARK)
     steady = std <= STATIC_CV * mean
     # outside the region (black) reads as the region's typical pixel, so its edge is not compared with black

@@ -95,20 +95,30 @@ def image_regions(ds, shape: tuple[int, int]) -> list[Region]:
     return regions
 
 
+def temporal_moments(frames: np.ndarray, max_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, variance, maximum) over time of up to `max_frames` evenly sampled frames of a uint8 clip, each
+    [H, W]; accumulated frame by frame (two float64 sums and a uint8 maximum, no float copy of the clip)."""
+    t, h, w = frames.shape
+    idx = np.unique(np.linspace(0, t - 1, min(t, max_frames)).round().astype(int))
+    total = np.zeros((h, w), np.float64)
+    squares = np.zeros((h, w), np.float64)
+    high = np.zeros((h, w), np.uint8)
+    for i in idx:
+        total += frames[i]
+        squares += np.square(frames[i], dtype=np.float64)
+        np.maximum(high, frames[i], out=high)
+    mean = total / len(idx)
+    return mean, np.maximum(squares / len(idx) - mean * mean, 0.0), high
+
+
 def _moving(frames: np.ndarray) -> np.ndarray:
     """uint8 [H, W]: 1 where the temporal std over evenly sampled frames exceeds MOTION_STD and the mean
     MEAN_FLOOR, opened."""
     import cv2
 
-    t, h, w = frames.shape
-    idx = np.unique(np.linspace(0, t - 1, min(t, MAX_MOTION_FRAMES)).round().astype(int))
-    total = np.zeros((h, w), np.float64)
-    squares = np.zeros((h, w), np.float64)
-    for i in idx:
-        total += frames[i]
-        squares += np.square(frames[i], dtype=np.float64)
-    mean = total / len(idx)
-    moving = ((squares / len(idx) - mean * mean > MOTION_STD**2) & (mean > MEAN_FLOOR)).astype(np.uint8)
+    h, w = frames.shape[1:]
+    mean, var, _ = temporal_moments(frames, MAX_MOTION_FRAMES)
+    moving = ((var > MOTION_STD**2) & (mean > MEAN_FLOOR)).astype(np.uint8)
     k = max(3, round(min(h, w) / 64) | 1)
     return cv2.morphologyEx(moving, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
 

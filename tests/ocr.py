@@ -76,16 +76,20 @@ def words(text: str) -> list[str]:
     return re.findall(r"[A-Z0-9]+", text)
 
 
+def tokens(text: str) -> list[str]:
+    """The words of three or more characters: OCR reads shorter ones in plain speckle (e.g. "OE" in a clip's
+    mean frame with no text in it, which difflib matches to DOE), so they are no word of a name."""
+    return [w for w in words(text) if len(w) >= 3]
+
+
 def reads_name(text: str) -> bool:
     """Both words of NAME read exactly (what the positive control needs)."""
     return set(NAME.split()) <= set(words(text))
 
 
 def near_name(text: str) -> list[str]:
-    """Words that are the name's words or close to them (one letter wrong in JANE counts). Tokens of one or
-    two characters are not words of the name: OCR reads them in plain speckle (e.g. "OE" in a clip's mean
-    frame with no text in it, which difflib matches to DOE)."""
-    found = [w for w in words(text) if len(w) >= 3]
+    """Tokens that are the name's words or close to them (one letter wrong in JANE counts)."""
+    found = tokens(text)
     return [w for part in NAME.split() for w in difflib.get_close_matches(part, found, n=5, cutoff=0.7)]
 
 
@@ -115,7 +119,7 @@ def name_reads(views: list[np.ndarray], targets: tuple[str, ...] = tuple(NAME.sp
     reads it or a word close to it (tokens of three or more characters). Burned-in text is static, so text
     that survived is read in frame after frame; the odd token OCR makes of speckle (three letters of JANE in
     one frame of a clean clip, measured) is read in one."""
-    found = [[w for w in words(read_text(view)) if len(w) >= 3] for view in views]
+    found = [tokens(read_text(view)) for view in views]
     return {
         target: sum(bool(difflib.get_close_matches(target, hits, n=1, cutoff=0.7)) for hits in found)
         for target in targets

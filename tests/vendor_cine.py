@@ -47,6 +47,12 @@ def fan_mask() -> np.ndarray:
     return (r >= 6) & (r <= RADIUS) & (np.abs(np.arctan2(dx, dy)) <= HALF_ANGLE)
 
 
+def fan_iou(mask: np.ndarray) -> float:
+    """Intersection over union of a found sector `mask` with the drawn fan."""
+    fan = fan_mask()
+    return float((mask & fan).sum() / (mask | fan).sum())
+
+
 def _speckle(rng: np.random.Generator) -> np.ndarray:
     """Rayleigh-like speckle with grains of ~2×4 px (axial × lateral), mean 1."""
     re_, im = (cv2.GaussianBlur(rng.normal(size=(H, W)), (0, 0), sigmaX=2.0, sigmaY=1.0) for _ in range(2))

@@ -25,11 +25,6 @@ from ultrasound.video_io import read_video
 SEED = 3
 
 
-def _iou(mask: np.ndarray) -> float:
-    fan = vc.fan_mask()
-    return float((mask & fan).sum() / (mask | fan).sum())
-
-
 @pytest.fixture(scope="module")
 def cines(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Path]:
     """The same cine written with the scanner's regions (True) and without (False), one folder each."""
@@ -52,7 +47,9 @@ def test_the_sector_is_found_with_and_without_the_header_regions(
     frames = read_dicom(cines[with_regions], "x").frames
     assert frames.shape == (vc.N_FRAMES, vc.H, vc.W)
     found = sector.locate(frames, _regions(cines[with_regions], frames.shape[1:]))
-    assert found is not None and _iou(found.mask) >= 0.95, None if found is None else _iou(found.mask)
+    assert found is not None and vc.fan_iou(found.mask) >= 0.95, (
+        None if found is None else vc.fan_iou(found.mask)
+    )
     assert found.source == ("regions" if with_regions else "pixels")
     if with_regions:  # the tissue region's calibration, not the ECG's or the grey bar's
         assert found.cm_per_pixel == pytest.approx((vc.CM_PER_PIXEL, vc.CM_PER_PIXEL))
@@ -64,7 +61,7 @@ def test_the_sector_is_found_with_and_without_the_header_regions(
     monkeypatch.setattr(sector, "MOTION_STD", 2.0)
     monkeypatch.setattr(sector, "MEAN_FLOOR", -1.0)
     before = sector.locate(frames)
-    assert before is None or _iou(before.mask) < 0.9
+    assert before is None or vc.fan_iou(before.mask) < 0.9
 
 
 HOSTILE = {
@@ -82,7 +79,10 @@ def test_a_hostile_region_list_cannot_move_the_sector(case: str, tmp_path: Path)
     regions = _regions(path, frames.shape[1:])
     assert all(0 <= r.box[0] <= r.box[2] < vc.W and 0 <= r.box[1] <= r.box[3] < vc.H for r in regions)
     found = sector.locate(frames, regions)
-    assert found is not None and _iou(found.mask) >= 0.95, (case, None if found is None else _iou(found.mask))
+    assert found is not None and vc.fan_iou(found.mask) >= 0.95, (
+        case,
+        None if found is None else vc.fan_iou(found.mask),
+    )
     assert not found.mask[:50, :100].any()  # the name's corner is never part of the sector
 
 
