@@ -36,6 +36,7 @@ BENCHMARKS: dict[str, Callable[[], dict]] = {
     "simulator": _lazy("bench_simulator"),
     "realism": _lazy("bench_realism"),
     "shortcut_audit": _lazy("shortcut_audit"),
+    "causes": _lazy("bench_causes"),
     "pretrain": _lazy("bench_pretrain"),
     "monitoring": _lazy("bench_monitoring"),
     "serving": _lazy("bench_serving"),

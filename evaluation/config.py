@@ -18,6 +18,14 @@ target), with EF predictions nearly constant (R² ≈ 0) and view accuracy 0.79 
   AUROC ≥ 0.7.
 - No regression: EF MAE at most 0.5 points worse than production, view accuracy at most 0.05 lower, about
   the seed-to-seed spread of the probes on 47 TEST studies, so a re-run of the same model passes.
+- Collapse (`effective_rank`): RankMe (model.collapse) of the served encoder's tokens, centred per position,
+  on the held-out clips must reach `min_effective_rank_share` 0.5 of the random-init encoder's and the
+  floor `min_effective_rank` 4.0. The floor: 5 views need K − 1 = 4 directions to separate their class
+  means, so tokens spanning fewer cannot carry view (and EF beside it). The share: training may drop
+  directions that only carry pixel noise, so parity with random-init is not asked, but keeping under half
+  of them is the collapse this gate is for. Measured at the tiny preset (300 steps, 70 VAL+TEST clips of
+  the simulator, width 96, 2026-12-04): random-init 64.6, EMA target 38.4 (0.59), the served context encoder
+  (encoder.pt) 23.6 (0.37) — the served encoder fails, and the recipe, not the bar, is what to change.
 Tighten all of them for real data (`gates:` in params.yaml).
 """
 
@@ -87,6 +95,9 @@ class GatesConfig(Section):
     ef_mae_margin_over_random_init: float  # 1 − MAE / MAE(random-init encoder) must reach this
     ef_mae_margin_over_mean_predictor: float  # 1 − MAE / MAE(the probes' TRAIN+VAL mean)
     no_regression_tolerance: RegressionTolerance
+    # collapse monitor: served-encoder RankMe ≥ max(share × random-init RankMe, floor) (see the docstring)
+    min_effective_rank_share: float = Field(ge=0)
+    min_effective_rank: float = Field(ge=1)  # RankMe is at least 1 for any non-zero embedding
     # gates reported to the reviewer (marked "advisory") that never block a release
     advisory: tuple[str, ...]
     # what a gate does when its metric cannot be measured on this data: "block" (the release stops) or

@@ -1,7 +1,8 @@
 """Evaluate the pipeline's candidate: the probe stage's served probes (every seed of the 100 % probes, one
 ensemble per task) scored on the training frame's TEST rows, robustness under EchoJEPA's perturbations,
 pediatric zero-shot, subgroups, the baselines of the same run (the random-init encoder through the same
-probe protocol, the mean predictor) and the gates. The gated numbers are those of exactly the probe files
+probe protocol, the mean predictor), the collapse monitor (RankMe of the served and random-init encoders on
+held-out clips, model.collapse) and the gates. The gated numbers are those of exactly the probe files
 that will be packaged: their sha256 is in the report (`probes`), and the monitoring reference is written into
 the run layout for the same model.
 
@@ -10,10 +11,12 @@ the run layout for the same model.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from config.params import Params
 from evaluation import baselines
@@ -33,10 +36,12 @@ from evaluation.results import NotMeasured, jsonable
 from evaluation.robustness import robustness_report
 from evaluation.subgroups import by_column, reduced_ef
 from evaluation.tokens import Progress, clean_tokens
+from model.collapse import effective_ranks, held_out_clips
 from model.config import token_time_steps
 from model.data import build_clip_cache
 from model.embed import load_encoder
 from model.probe_artifact import ProbeEnsemble
+from model.vision_transformer import VideoViT
 from release.ledger import sha256_file
 
 
@@ -126,6 +131,8 @@ def evaluate_candidate(
         params, table, frame, layout.data.cache_dir, layout.baseline_embeddings_dir, on_progress
     )
     clock.lap("baseline")
+    collapse = effective_rank_report(params, candidate)
+    clock.lap("effective_rank")
     test = split_masks(frame)[1]
     ef = scored.get("ef", NotMeasured("no ef task"))
     mean_predictor = baselines.mean_predictor(frame)
@@ -136,6 +143,7 @@ def evaluate_candidate(
         "metrics": metrics,
         "baselines": {"random_init": random_init, "mean_predictor": mean_predictor},
         "tasks": {t: task_report(r) for t, r in scored.items()},
+        "effective_rank": collapse,
     }
     if isinstance(ef, NotMeasured):
         report |= {
@@ -190,6 +198,28 @@ def evaluate_candidate(
     report["gates"] = check_gates(report, params.gates, production_report)
     report["timing"] = clock.report()
     return jsonable(report)
+
+
+def effective_rank_report(params: Params, candidate: VideoViT) -> dict | NotMeasured:
+    """The collapse monitor's figures (model.collapse): RankMe of the served encoder (encoder.pt, which is
+    V-JEPA's context encoder), of the EMA target (target_encoder.pt, when the run has one: reported, not
+    gated) and of the random-init encoder, on the same held-out clips as pretraining's metrics.json, whose
+    per-checkpoint rows are copied in (`by_step`)."""
+    layout, config = params.layout(), params.pretrain
+    with torch.random.fork_rng(devices=[]):  # load_encoder seeds torch; leave the evaluation's stream alone
+        encoders = {"served": candidate, "random_init": load_encoder(config, None)}
+    if layout.target_encoder.is_file():
+        encoders["target_encoder"] = load_encoder(config, layout.target_encoder)
+    device = next(candidate.parameters()).device
+    figures = effective_ranks({k: v.to(device) for k, v in encoders.items()}, held_out_clips(params.data))
+    if "reason" in figures:
+        return NotMeasured(figures["reason"])
+    pretraining = layout.pretrain_metrics
+    if pretraining.is_file():
+        logged = json.loads(pretraining.read_text()).get("effective_rank") or {}
+        if logged.get("by_step"):
+            figures["by_step"] = logged["by_step"]
+    return figures | {"encoder": str(layout.encoder)}
 
 
 def small_data_warnings(report: dict, config) -> list[str]:

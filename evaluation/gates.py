@@ -5,7 +5,8 @@ stable, release tooling and the model card key on them.
 A metric the data cannot support (`NotMeasured`: one view, no pediatric set, no reduced-EF study in TEST) is
 never a pass: its gate reads "not measured — reason" and, by its policy in params.yaml
 (`gates.when_not_measured`), either blocks the release or is advisory. The no-regression gates of a first
-release are advisory by rule; the core EF gates block.
+release are advisory by rule; the core EF gates block. The collapse gate (`effective_rank`, model.collapse)
+compares the served encoder with the same run's random-init encoder and an absolute floor.
 """
 
 from __future__ import annotations
@@ -133,9 +134,20 @@ def _regression(report: Report, production: Report | None, metric: str, worse: i
     return worse * (ours - theirs)
 
 
+def _effective_rank_threshold(gates: GatesConfig, report: Report) -> tuple[float, str]:
+    """The collapse gate's bar: max(share × the random-init encoder's RankMe, the floor), and how it was
+    set (the gate row's note); the floor alone when the random-init figure is missing."""
+    floor, share = gates.min_effective_rank, gates.min_effective_rank_share
+    baseline = dig(report, "effective_rank", "random_init", "tokens")
+    if not measured(baseline):
+        return floor, f"floor {floor:g} only: random-init RankMe not measured ({baseline.reason})"
+    return max(floor, share * baseline), f"max({share:g} × random-init {baseline:.4g}, floor {floor:g})"
+
+
 @dataclass(frozen=True)
 class GateSpec:
-    """A row of the gate table: how to read the value from a report and the threshold from params."""
+    """A row of the gate table: how to read the value from a report and the threshold from params (or, for
+    a bar relative to a baseline of the same report, from both: `relative_threshold`, which also says how)."""
 
     name: str
     direction: Direction
@@ -143,6 +155,7 @@ class GateSpec:
     value: Callable[[Report, Report | None], Measured]
     core: bool = False  # an unmeasurable core gate fails (no EF result, no release)
     metric: str = ""  # the report path, for people
+    relative_threshold: Callable[[GatesConfig, Report], tuple[float, str]] | None = None
 
 
 GATES: tuple[GateSpec, ...] = (
@@ -175,6 +188,10 @@ GATES: tuple[GateSpec, ...] = (
              lambda g: g.no_regression_tolerance.view_accuracy,
              lambda r, p: _regression(r, p, "view_accuracy", -1),
              metric="production − candidate view accuracy"),
+    # the collapse monitor: RankMe of the served encoder's tokens (centred per position) on held-out clips
+    GateSpec("effective_rank", Direction.AT_LEAST, lambda g: g.min_effective_rank,
+             lambda r, p: dig(r, "effective_rank", "served", "tokens"), metric="effective_rank.served.tokens",
+             relative_threshold=_effective_rank_threshold),
 )  # fmt: skip
 GATES_BY_NAME = {g.name: g for g in GATES}
 GATE_NAMES = tuple(GATES_BY_NAME)
@@ -211,8 +228,10 @@ def check_gates(report: Report, gates: GatesConfig, production: Report | None) -
     for spec in GATES:
         regression = spec.name.startswith("no_regression")
         policy = "advisory" if regression and production is None else gates.when_not_measured[spec.name]
-        row_note = note if regression else ""
-        result = evaluate_gate(spec, spec.value(report, production), spec.threshold(gates), row_note, policy)
+        row_note, threshold = (note if regression else ""), spec.threshold(gates)
+        if spec.relative_threshold is not None:
+            threshold, row_note = spec.relative_threshold(gates, report)
+        result = evaluate_gate(spec, spec.value(report, production), threshold, row_note, policy)
         results.append(replace(result, advisory=True) if spec.name in gates.advisory else result)
     return results
 

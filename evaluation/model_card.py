@@ -148,6 +148,44 @@ def _baselines_table(report: dict) -> str:
     return _table(["model", "EF MAE", "view accuracy"], rows)
 
 
+def _effective_rank_section(report: dict) -> str:
+    """The collapse monitor: RankMe of each encoder on the held-out clips, and pretraining's checkpoints."""
+    ranks = report.get("effective_rank")
+    if ranks is None:
+        return '<p class="na">not recorded (a report older than the collapse monitor)</p>'
+    if not_measured(ranks):
+        return f"<p>{_fmt(ranks)}</p>"
+    names = [
+        ("served", "served encoder (encoder.pt; the gated one)"),
+        ("target_encoder", "EMA target encoder (target_encoder.pt)"),
+        ("random_init", "random-init encoder (same architecture and seed)"),
+    ]
+    rows = [
+        [html.escape(label), _fmt(ranks[key]["tokens"]), _fmt(ranks[key]["pooled"])]
+        for key, label in names
+        if isinstance(ranks.get(key), dict)
+    ]
+    caption = (
+        f"<p>RankMe (Garrido et al. 2023: exp of the entropy of the normalised singular values; 1: collapsed "
+        f"to one direction, at most {ranks.get('width')}) on {ranks.get('clips')} held-out "
+        f"({html.escape(str(ranks.get('split')))}) clips, one per study. Tokens are centred per position, so "
+        "the positional embeddings do not count; pooled is the token mean per clip, raw.</p>"
+    )
+    header = ["encoder", "RankMe of tokens (centred per position)", "RankMe of pooled embeddings"]
+    parts = [caption, _table(header, rows)]
+    steps = ranks.get("by_step") or []
+    if steps:
+        step_rows = [
+            [str(r["step"]), html.escape(str(r["encoder"])), _fmt(r["tokens"]), _fmt(r["pooled"])]
+            for r in steps
+        ]
+        parts += [
+            "<p>During pretraining (every checkpoint, the same clips):</p>",
+            _table(["step", "encoder", "RankMe of tokens", "RankMe of pooled"], step_rows),
+        ]
+    return "".join(parts)
+
+
 def render(report: dict) -> str:
     """The model card of a report as one HTML string."""
     gates = rows(report.get("gates", []))
@@ -197,6 +235,8 @@ def render(report: dict) -> str:
         _subgroups_table(report.get("subgroups", {})),
         "<h2>Baselines of the same run</h2>",
         _baselines_table(report),
+        "<h2>Collapse monitor (effective rank)</h2>",
+        _effective_rank_section(report),
         "<h2>Run details</h2><details><summary>config, timing, embeddings</summary>",
         f"<pre>{html.escape(details)}</pre></details></body></html>",
     ]

@@ -144,12 +144,39 @@ class Pediatric(_Strict):
     mean_predictor_ef_mae: float | None = None
 
 
+class RankFigures(_Strict):
+    pooled: float = Field(ge=0)  # RankMe of the raw token-mean embeddings
+    tokens: float = Field(ge=0)  # RankMe of the tokens centred per position (the gated figure)
+
+
+class RankStep(_Strict):
+    step: int = Field(ge=0)
+    encoder: str
+    pooled: float = Field(ge=0)
+    tokens: float = Field(ge=0)
+    clips: int = Field(ge=0)
+
+
+class EffectiveRanks(_Strict):
+    """The collapse monitor (model.collapse): RankMe on `clips` held-out clips."""
+
+    clips: int = Field(ge=2)
+    split: str
+    width: int = Field(ge=1)
+    served: RankFigures
+    random_init: RankFigures
+    target_encoder: RankFigures | None = None  # V-JEPA's EMA target, when the run saved one (not gated)
+    by_step: list[RankStep] | None = None  # pretraining's per-checkpoint figures
+    encoder: str
+
+
 class EvaluationReport(_Open):
     metrics: Metrics
     baselines: Baselines
     subgroups: Subgroups
     robustness: Robustness | Unmeasured
     pediatric: Pediatric | Unmeasured
+    effective_rank: EffectiveRanks | Unmeasured | None = None  # None: a report older than the monitor
     gates: list[Gate]
     probes: dict[str, str]  # "ef/seed-0.pt" -> sha256 of the packaged, served file
     test_set: dict[str, int | str]

@@ -88,6 +88,7 @@ def retrain(
             waits up to this long to be picked up.
     """
     logger = get_run_logger()
+    _check_params_file(params)
     config = load_params(params)
     if preset != config.model.preset:
         raise ValueError(
@@ -128,6 +129,17 @@ def retrain(
     decision_artifact(candidate_id, verdict)
     serving = ServingSettings.from_params(config, params)  # the load smoke test before promotion
     return _outcome(candidate_id, verdict, failed) or _released(candidate_id, verdict, settings, serving)
+
+
+def _check_params_file(params: Path) -> None:
+    """A deployment run reads the repository's params.yaml only: its release section (ledger, allowed
+    signers, the signing key, require_signatures, witnesses) is the host's, not something a custom run
+    from the UI may point elsewhere. ValueError (one line) before any step otherwise."""
+    if from_deployment() and Path(params).resolve() != PARAMS_FILE.resolve():
+        raise ValueError(
+            f"params={params}: a deployment run reads {PARAMS_FILE} in its working directory only; its "
+            "release settings (ledger, signers, keys) are the host's, not a run parameter"
+        )
 
 
 def _outcome(candidate_id: str, verdict: Verdict, failed: list[str]):

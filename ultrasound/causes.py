@@ -1,9 +1,10 @@
 """The one cause classifier: which acoustic degradation, if any, a clip shows.
 
-A multinomial logistic model over a few quality-metric features, fitted on simulated clean and perturbed
-clips (`python -m ultrasound.fit_causes`) and shipped as `cause_model.json`; inference is plain numpy so
-serving can call it per request. A clip is called degraded only when the model's probability of "clean"
-falls below a threshold calibrated to keep false alarms on clean clips near 2 %. Serving's warnings and
+A small classifier (standardised quality-metric features, one ReLU hidden layer, softmax) fitted on simulated
+clean and perturbed clips as rendered, as stored and as sites with other display settings and codecs show
+them (`python -m ultrasound.fit_causes`), shipped as `cause_model.json`; inference is plain numpy so serving
+can call it per request. A clip is called degraded only when the model's probability of "clean" falls below
+a threshold calibrated to keep false alarms on clean clips near 2 %. Serving's warnings and
 monitoring's degradation detector both call `classify_causes`.
 """
 
@@ -57,17 +58,23 @@ def features(metrics: dict[str, float]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CauseModel:
-    """Standardisation, weights [n_classes, n_features], biases, and the clean-probability threshold."""
+    """Standardisation, an optional ReLU hidden layer (weights [n_hidden, n_features]), output weights
+    [n_classes, n_hidden or n_features], biases, and the clean-probability threshold."""
 
     mean: np.ndarray
     scale: np.ndarray
     weights: np.ndarray
     bias: np.ndarray
     clean_threshold: float
+    hidden_weights: np.ndarray | None = None
+    hidden_bias: np.ndarray | None = None
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities for feature rows x [N, F] -> [N, C]."""
-        z = (np.atleast_2d(x) - self.mean) / self.scale @ self.weights.T + self.bias
+        z = (np.atleast_2d(x) - self.mean) / self.scale
+        if self.hidden_weights is not None:
+            z = np.maximum(z @ self.hidden_weights.T + self.hidden_bias, 0.0)
+        z = z @ self.weights.T + self.bias
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)
@@ -81,7 +88,10 @@ class CauseModel:
     def from_json(cls, data: dict) -> CauseModel:
         if data.get("classes") != list(CLASSES):
             raise ValueError(f"cause model classes {data.get('classes')} do not match {list(CLASSES)}")
-        arrays = {k: np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "weights", "bias")}
+        keys = ("mean", "scale", "weights", "bias", "hidden_weights", "hidden_bias")
+        arrays = {k: np.asarray(data[k], dtype=np.float64) for k in keys if data.get(k) is not None}
+        if ("hidden_weights" in arrays) != ("hidden_bias" in arrays):
+            raise ValueError("cause model: hidden_weights and hidden_bias must come together")
         return cls(**arrays, clean_threshold=float(data["clean_threshold"]))
 
 

@@ -254,3 +254,25 @@ def test_demo_benchmark_failures_are_results(tmp_path: Path) -> None:
     os.utime(tmp_path / "reports/demo/times.json", (0, 0))  # a previous run's table
     stale = bench_demo.run(_fake_demo(0, False), repo=tmp_path)
     assert "without writing reports/demo/times.json" in stale["error"]
+
+
+def test_cause_rows_per_variant_and_the_span_of_site_looks() -> None:
+    group = {"false_alarm": 0.033, "worst_high_named_right": 0.917}
+    causes = {
+        "targets": {"false_alarm_max": 0.05, "high_named_right_min": 0.9},
+        "by_variant": {"rendered": {"false_alarm": 0.0, "worst_high_named_right": 1.0}, "mjpeg": group,
+                       "site": {"false_alarm": 0.067, "worst_high_named_right": 0.85}},
+        "site_inside_real_ranges": {"videos": 21, **group},
+        "site_look_statistics": {"sector_std": {"spans_real_range": True},
+                                 "dark_share": {"spans_real_range": False}},
+    }  # fmt: skip
+    rows = summary_rows({"causes": causes})
+    assert _row(rows, "site: clean false alarm") == {
+        "benchmark": "causes", "measure": "site: clean false alarm", "value": 0.067, "target": "≤ 0.05",
+        "met": False,
+    }  # fmt: skip
+    assert _row(rows, "site: right cause at high severity (worst kind)")["met"] is False
+    assert _row(rows, "mjpeg: right cause at high severity (worst kind)")["met"] is True
+    assert _row(rows, "site, inside EchoNet's ranges: clean false alarm")["met"] is True
+    span = _row(rows, "site looks span EchoNet's range (statistics, of 2)")
+    assert (span["value"], span["met"]) == (1, False)

@@ -24,6 +24,7 @@ from evaluation.probe_protocol import manifest_frame
 from evaluation.probe_stage import run_probe_stage
 from evaluation.report_schema import check_report
 from evaluation.tokens import clean_tokens, reusable_tokens
+from model.collapse import effective_rank, held_out_clips
 from model.embed import embed_videos, load_encoder, write_embeddings
 from model.jepa import build_encoder
 from release.ledger import sha256_file
@@ -104,7 +105,7 @@ def test_the_report_has_the_interface_schema(setup: dict) -> None:
     assert all(set(g) >= {"name", "value", "threshold", "passed"} for g in report["gates"])
     json.dumps(report, allow_nan=False)  # plain JSON types, all finite
     check_report(report)  # numbers where numbers belong, reasons where they do not
-    phases = {"embed", "probes", "baseline", "robustness", "pediatric", "total"}
+    phases = {"embed", "probes", "baseline", "effective_rank", "robustness", "pediatric", "total"}
     assert set(report["timing"]["wall_s"]) == set(report["timing"]["cpu_s"]) == phases
     assert {"embed_random_init", "pediatric"} <= set(setup["phases"])
     assert report["embeddings"]["candidate"].startswith("reused")  # the embed stage's token cache
@@ -156,6 +157,25 @@ def test_baselines_random_init_and_the_mean_of_the_probes_training_rows(setup: d
     # the random-init tokens were cached for the next evaluation
     cache = setup["root"] / setup["params"].layout().baseline_embeddings_dir
     assert (cache / "key.json").is_file() and (cache / "results.json").is_file()
+
+
+def test_the_collapse_monitor_measures_the_served_and_random_init_encoders(setup: dict) -> None:
+    report, manifest, params = setup["report"], setup["manifest"], setup["params"]
+    ranks = report["effective_rank"]
+    held_out = manifest[manifest.Split.isin(["VAL", "TEST"])]
+    assert (ranks["clips"], ranks["split"], ranks["width"]) == (len(held_out), "VAL+TEST", 96)
+    assert "target_encoder" not in ranks and "by_step" not in ranks  # this run saved encoder.pt only
+    with inside(setup["root"]):  # the same figures as model.collapse gives the files directly
+        clips = held_out_clips(params.data)
+        served = effective_rank(load_encoder(params.pretrain, params.layout().encoder), clips)
+        random_init = effective_rank(load_encoder(params.pretrain, None), clips)
+    assert ranks["served"] == {"pooled": served.pooled, "tokens": served.tokens}
+    assert ranks["random_init"] == {"pooled": random_init.pooled, "tokens": random_init.tokens}
+    assert ranks["served"] != ranks["random_init"]  # the candidate is another seed's encoder
+    gate = next(g for g in report["gates"] if g["name"] == "effective_rank")
+    bar = max(0.5 * random_init.tokens, 4.0)
+    assert gate["value"] == served.tokens and gate["threshold"] == pytest.approx(bar)
+    assert gate["passed"] == (served.tokens >= bar) and gate["note"].startswith("max(0.5 × random-init")
 
 
 def test_robustness_covers_every_kind_and_severity_relative_to_clean(setup: dict) -> None:
@@ -237,6 +257,9 @@ def test_cached_tokens_are_reused_and_a_zero_step_candidate_fails_the_margin(
     gates = {g["name"]: g for g in report["gates"]}
     assert gates["ef_mae_margin_over_random_init"]["value"] == 0
     assert not gates["ef_mae_margin_over_random_init"]["passed"]
+    # a zero-step encoder has not collapsed: its RankMe is the random-init one's, so the collapse gate passes
+    assert report["effective_rank"]["served"] == report["effective_rank"]["random_init"]
+    assert gates["effective_rank"]["passed"]
     assert report["pediatric"] == {"value": None, "reason": "evaluate.pediatric_dataset is null"}
     # not measured is not passed: pediatric is advisory when it cannot be measured, robustness blocks
     assert not gates["pediatric_ef_mae"]["passed"] and not gates["pediatric_ef_mae"]["blocks"]

@@ -22,10 +22,13 @@ def gates_config(**changes) -> GatesConfig:
 
 def _report(
     ef_mae=8.0, random_init=9.0, mean_predictor=10.7, view=0.8, rob_mean=0.05, rob_worst=0.1, pediatric=12.0,
-    reduced_mae=15.0, auroc=0.8, test_set="abc",
+    reduced_mae=15.0, auroc=0.8, test_set="abc", served_rank=40.0, random_rank=60.0,
 ) -> dict:  # fmt: skip
     def ms(x):
         return x if isinstance(x, NotMeasured) else {"value": x, "mean": x, "std": 0.1}
+
+    def ranks(tokens):
+        return tokens if isinstance(tokens, NotMeasured) else {"pooled": 2.0, "tokens": tokens}
 
     return {
         "metrics": {
@@ -37,6 +40,8 @@ def _report(
         },
         "subgroups": {"reduced_ef": {"ef_mae": ms(reduced_mae), "auroc": ms(auroc)}},
         "test_set": {"n": 47, "sha256": test_set},
+        "effective_rank": {"clips": 70, "split": "VAL+TEST", "width": 96, "served": ranks(served_rank),
+                           "random_init": ranks(random_rank)},
     }  # fmt: skip
 
 
@@ -55,7 +60,7 @@ def test_a_healthy_candidate_passes_every_gate_in_a_fixed_order() -> None:
         "no_regression_ef_mae",
         "no_regression_view_accuracy",
     ]
-    assert str(GateCounts.of(gates)) == "9 passed, 0 failed, 2 not measured (none blocks)"
+    assert str(GateCounts.of(gates)) == "10 passed, 0 failed, 2 not measured (none blocks)"
     by = _by_name(gates)
     assert by["ef_mae_margin_over_random_init"].value == pytest.approx(1 - 8.0 / 9.0, abs=1e-4)
     assert by["ef_mae_margin_over_mean_predictor"].value == pytest.approx(1 - 8.0 / 10.7, abs=1e-4)
@@ -93,6 +98,7 @@ def test_failure_lines_name_the_gate_value_and_threshold() -> None:
         ("reduced_mae", 30.0, "reduced_ef_mae"),
         ("auroc", 0.5, "reduced_ef_auroc"),
         ("mean_predictor", 8.5, "ef_mae_margin_over_mean_predictor"),
+        ("served_rank", 20.0, "effective_rank"),
     ],
 )
 def test_each_absolute_and_margin_gate_fails_on_its_own(field: str, value: float, gate: str) -> None:
@@ -149,7 +155,7 @@ def test_unmeasurable_metrics_never_pass_and_block_by_their_policy() -> None:
     assert not by["no_regression_view_accuracy"].passed  # neither side has a view accuracy
     assert (
         failed_gates(gates) == []
-        and str(GateCounts.of(gates)) == "6 passed, 0 failed, 5 not measured (none blocks)"
+        and str(GateCounts.of(gates)) == "7 passed, 0 failed, 5 not measured (none blocks)"
     )
     # a blocking policy blocks: robustness cannot be measured without perturbations
     strict = check_gates(_report(rob_mean=NotMeasured("no perturbation configured")), PARAMS.gates, None)
@@ -169,6 +175,34 @@ def test_unmeasurable_metrics_never_pass_and_block_by_their_policy() -> None:
     assert failed_gates(gates)[0] == "ef_mae: not measured — too few labelled studies (threshold 10)"
     core = gates_config(when_not_measured={**PARAMS.gates.when_not_measured, "ef_mae": "advisory"})
     assert "ef_mae" in {g.name for g in check_gates(_report(ef_mae=NotMeasured("x")), core, None) if g.blocks}
+
+
+def test_the_collapse_gate_needs_a_share_of_the_random_init_rank_and_the_floor() -> None:
+    # the tiny preset's measured figures: served context encoder 23.6, random-init 64.6 -> bar 0.5 x 64.6
+    row = _by_name(check_gates(_report(served_rank=23.6, random_rank=64.6), PARAMS.gates, None))[
+        "effective_rank"
+    ]
+    assert (row.threshold, row.passed, row.blocks) == (pytest.approx(32.3), False, True)
+    assert row.failure() == "effective_rank: 23.6 < 32.3"
+    assert row.note == "max(0.5 × random-init 64.6, floor 4)"
+    assert GateResult.from_json(row.to_json()) == row  # the ledger's row reads back as the same result
+    passing = _by_name(check_gates(_report(served_rank=33.0, random_rank=64.6), PARAMS.gates, None))
+    assert passing["effective_rank"].passed
+    # a random-init encoder that is itself low-rank: the floor decides
+    floor = _by_name(check_gates(_report(served_rank=3.5, random_rank=5.0), PARAMS.gates, None))[
+        "effective_rank"
+    ]
+    assert (floor.threshold, floor.passed) == (4.0, False)
+    # no random-init figure: the floor alone, and the note says so
+    alone = check_gates(_report(served_rank=5.0, random_rank=NotMeasured("no clips")), PARAMS.gates, None)
+    by = _by_name(alone)
+    assert by["effective_rank"].passed and by["effective_rank"].threshold == 4.0
+    assert by["effective_rank"].note == "floor 4 only: random-init RankMe not measured (no clips)"
+    # the served figure not measured (or a report older than the monitor): it blocks, by its policy
+    unmeasured = check_gates(_report(served_rank=NotMeasured("1 held-out clip")), PARAMS.gates, None)
+    assert failed_gates(unmeasured) == ["effective_rank: not measured — 1 held-out clip (threshold 30)"]
+    old = {k: v for k, v in _report().items() if k != "effective_rank"}
+    assert [g.name for g in check_gates(old, PARAMS.gates, None) if g.blocks] == ["effective_rank"]
 
 
 def test_configs_are_frozen_and_reject_unknown_keys() -> None:

@@ -66,6 +66,12 @@ def _report() -> dict:
         },
         "data_version": "data-abc123", "model_version": "jepa-tiny-7",
         "test_set": {"n": 30, "sha256": "f00"}, "timing": {"total": 42.0},
+        "effective_rank": {
+            "clips": 70, "split": "VAL+TEST", "width": 96, "encoder": "models/jepa-tiny/encoder.pt",
+            "served": {"pooled": 1.7, "tokens": 33.5}, "target_encoder": {"pooled": 1.81, "tokens": 38.36},
+            "random_init": {"pooled": 4.8, "tokens": 64.59},
+            "by_step": [{"step": 100, "encoder": "encoder", "pooled": 1.38, "tokens": 28.66, "clips": 70}],
+        },
     }  # fmt: skip
     gates = load_params(REPO / "params.yaml").gates.model_copy(update={"view_accuracy_min": 0.8})
     report["gates"] = check_gates(report, gates, None)
@@ -80,7 +86,7 @@ def test_the_card_holds_plots_gates_tables_and_versions() -> None:
     assert page.count('<tr class="fail">') == 1  # view_accuracy 0.7 < 0.8
     assert page.count('<tr class="advisory unmeasured">') == 3  # cohort AUROC, no regression (first release)
     assert "view_accuracy: 0.7 &lt; 0.8" in page and "1 GATE(S) BLOCK" in page
-    assert "7 passed, 1 failed, 3 not measured (1 blocks the release)" in page
+    assert "8 passed, 1 failed, 3 not measured (1 blocks the release)" in page
     for text in (
         "data-abc123",
         "jepa-tiny-7",
@@ -91,6 +97,35 @@ def test_the_card_holds_plots_gates_tables_and_versions() -> None:
     ):
         assert text in page
     assert "<script" not in page and "http" not in page.split("</style>")[1]  # self-contained
+
+
+def test_the_card_shows_the_collapse_monitor_and_its_gate() -> None:
+    report = _report()
+    page = render(report)
+    section = page.split("<h2>Collapse monitor (effective rank)</h2>")[1].split("<h2>")[0]
+    assert "on 70 held-out (VAL+TEST) clips" in section and "at most 96" in section
+    for cells in (
+        ("served encoder", "33.5", "1.7"),
+        ("EMA target", "38.36", "1.81"),
+        ("random-init", "64.59", "4.8"),
+    ):
+        row = next(r for r in section.split("<tr") if cells[0] in r)
+        assert all(f"<td>{c}</td>" in row for c in cells[1:]), row
+    assert "<td>100</td><td>encoder</td><td>28.66</td>" in section  # the pretraining checkpoint
+    gate = next(r for r in page.split("<tr") if "<td>effective_rank</td>" in r)
+    assert 'class="pass"' in gate and "max(0.5 × random-init 64.59, floor 4)" in gate
+    # the tiny preset's served context encoder (23.6) fails the bar 0.5 × 64.59
+    report["effective_rank"]["served"]["tokens"] = 23.6
+    report["gates"] = check_gates(report, load_params(REPO / "params.yaml").gates, None)
+    assert "effective_rank: 23.6 &lt; 32.3" in render(report)
+    # a report written before the monitor, or one whose clips were too few
+    older = {k: v for k, v in _report().items() if k != "effective_rank"}
+    assert "not recorded (a report older than the collapse monitor)" in render(older)
+    few = _report() | {
+        "effective_rank": NotMeasured("1 held-out (VAL+TEST) clip(s); RankMe needs at least 2")
+    }
+    assert "n/a — 1 held-out (VAL+TEST) clip(s)" in render(few)
+    check_report(jsonable(few))
 
 
 def test_missing_results_render_as_na_instead_of_failing() -> None:

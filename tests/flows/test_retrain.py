@@ -212,8 +212,9 @@ def test_a_frozen_file_changed_before_packaging_is_refused_by_name(workspace: Pa
 
 def test_deployment_run_registers_with_the_hosts_key_suspends_and_resumes(workspace: Path, keys) -> None:
     """A deployment run on the host whose key is `scheduler`: no parameter can change who registers (a
-    run asking for `initiator=bob` fails before any step); it suspends (its process ends), and after a signed
-    approval is resumed runs again, reuses its finished tasks' results and packages."""
+    run asking for `initiator=bob` fails before any step; so does one pointing `params` at another file,
+    whose release settings would sign with a reviewer's key); it suspends (its process ends), and after a
+    signed approval is resumed runs again, reuses its finished tasks' results and packages."""
     from prefect import get_client
     from prefect.exceptions import Pause, SignatureMismatchError
     from prefect.flow_engine import run_flow
@@ -223,14 +224,22 @@ def test_deployment_run_registers_with_the_hosts_key_suspends_and_resumes(worksp
     write_params(workspace, keys.path("scheduler"))
     deployment_id = retrain.to_deployment(name="suspend-test").apply()
     parameters = {"stages": [], "approval_poll_s": 1}
+    (workspace / "elsewhere").mkdir()
+    lax = write_params(workspace / "elsewhere", keys.path("bob"))  # would sign with a reviewer's key
     with get_client(sync_client=True) as client:  # the UI's custom run with initiator=bob
         named = client.create_flow_run_from_deployment(
             deployment_id, parameters={**parameters, "initiator": "bob"}
+        )
+        elsewhere = client.create_flow_run_from_deployment(
+            deployment_id, parameters={**parameters, "params": str(lax)}
         )
         created = client.create_flow_run_from_deployment(deployment_id, parameters=parameters)
     with pytest.raises(SignatureMismatchError, match="initiator"):  # the engine refuses to start it
         run_flow(retrain, flow_run=flow_run(named.id), return_type="state")
     assert flow_run(named.id).state.is_scheduled() and ledger().candidates() == []  # it never ran
+    state = run_flow(retrain, flow_run=flow_run(elsewhere.id), return_type="state")
+    assert state.is_failed() and "a deployment run reads params.yaml" in state.message, state.message
+    assert ledger().candidates() == []
     with pytest.raises(Pause):  # the engine's signal that ends a suspending process
         run_flow(retrain, flow_run=flow_run(created.id), return_type="state")
     assert flow_run(created.id).state.name == "Suspended"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,14 @@ def test_killed_run_resumes_to_the_same_weights(fast_config, tmp_path: Path, met
     split = torch.load(tmp_path / "split" / "encoder.pt")
     for key in full:
         assert torch.allclose(full[key], split[key], atol=1e-5), key
+    # the collapse monitor's checkpoints: the same figures, each step once, whether killed or not
+    ranks = {
+        run: json.loads((tmp_path / run / "metrics.json").read_text())["effective_rank"]
+        for run in ("full", "split")
+    }
+    steps = [(r["step"], r["encoder"]) for r in ranks["split"]["by_step"]]
+    assert steps == [(r["step"], r["encoder"]) for r in ranks["full"]["by_step"]] and len(set(steps)) == len(
+        steps
+    )
+    for a, b in zip(ranks["full"]["by_step"], ranks["split"]["by_step"], strict=True):
+        assert a["tokens"] == pytest.approx(b["tokens"], abs=1e-2), a
