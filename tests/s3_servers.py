@@ -61,6 +61,23 @@ class S3Endpoint:
         )
 
 
+def locked_bucket_on(endpoint: S3Endpoint, prefix: str) -> str:
+    """A fresh bucket `<prefix>-<12 hex>` with Object Lock in COMPLIANCE mode (1 day): locked objects cannot
+    be deleted, so each test takes its own. Its name."""
+    import uuid
+
+    client, bucket = endpoint.client(), f"{prefix}-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    client.put_object_lock_configuration(
+        Bucket=bucket,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}},
+        },
+    )
+    return bucket
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import signal
 import traceback
-import uuid
 from pathlib import Path
 
 import pytest
@@ -31,7 +30,7 @@ from release.witness import FileWitness, S3Witness
 from tests.release.releases import decide, make_run
 from tests.release.test_durable import documented_points
 from tests.release.test_recover import FILES, _complete_lines, store
-from tests.s3_servers import moto_s3
+from tests.s3_servers import locked_bucket_on, moto_s3
 
 
 def _points_of_the_path(witnesses: int) -> list[str]:
@@ -60,16 +59,7 @@ def s3():
 
 
 def _witnesses(tmp_path: Path, s3) -> list:
-    bucket = f"kill-{uuid.uuid4().hex[:12]}"  # Object Lock objects cannot be deleted: a bucket per test
-    client = s3.client()
-    client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
-    client.put_object_lock_configuration(
-        Bucket=bucket,
-        ObjectLockConfiguration={
-            "ObjectLockEnabled": "Enabled",
-            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}},
-        },
-    )
+    bucket = locked_bucket_on(s3, "kill")
     remote = S3Witness(f"s3://{bucket}/heads/", retention_days=1, endpoint_url=s3.url)
     return [FileWitness(tmp_path / "witness"), remote]
 

@@ -4,14 +4,13 @@ after both the ledger and the local witness file were cut, and keeps its first v
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 
 from release.ledger import Ledger
 from release.witness import FileWitness, S3Witness, WitnessError, compare, outside_repository
-from tests.s3_servers import moto_s3
+from tests.s3_servers import locked_bucket_on, moto_s3
 
 HEADS = [f"{i:064x}" for i in range(1, 6)]
 
@@ -76,16 +75,8 @@ def locked_bucket(monkeypatch: pytest.MonkeyPatch):
     with moto_s3() as endpoint:
         for key, value in endpoint.env().items():
             monkeypatch.setenv(key, value)
-        client, bucket = endpoint.client(), f"witness-{uuid.uuid4().hex[:12]}"
-        client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
-        client.put_object_lock_configuration(
-            Bucket=bucket,
-            ObjectLockConfiguration={
-                "ObjectLockEnabled": "Enabled",
-                "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}},
-            },
-        )
-        client.create_bucket(Bucket=f"plain-{bucket}")
+        bucket = locked_bucket_on(endpoint, "witness")
+        endpoint.client().create_bucket(Bucket=f"plain-{bucket}")
         yield endpoint, bucket
 
 
