@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from config.params import Params
-from evaluation.probe_protocol import fit_protocol, split_masks
+from evaluation.probe_protocol import TaskProbes, fit_protocol, predictions, split_masks
 from evaluation.results import NotMeasured, jsonable
 from evaluation.tokens import Progress, clean_tokens
 from model.config import PretrainConfig, token_time_steps
@@ -38,14 +38,33 @@ def results_key(params: Params, frame: pd.DataFrame) -> str:
         "tokens": token_key(params.pretrain, params.probe.clips_per_video),
         "probe": params.probe.model_dump(mode="json"),
         "frame": hashlib.sha256(frame[columns].to_csv(index=False).encode()).hexdigest(),
+        "report": 2,  # 2: with the served ensemble's TEST EF predictions (the paired comparisons' input)
     }
     return hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()
 
 
 def protocol_summary(tokens: np.ndarray, frame: pd.DataFrame, params: Params) -> dict:
     """The headline metrics and label-efficiency curves of the probe protocol on some tokens (the random-init
-    baseline's; the seed table takes the same `ProtocolResult.report` and keeps the fitted probes)."""
-    return jsonable(fit_protocol(tokens, frame, params.probe, token_time_steps(params.pretrain)).report())
+    baseline's; the seed table takes the same `ProtocolResult.report` and keeps the fitted probes), and the
+    served ensemble's per-video TEST EF predictions (`ef_predictions`), which the paired comparisons of
+    evaluation.comparisons draw from."""
+    result = fit_protocol(tokens, frame, params.probe, token_time_steps(params.pretrain))
+    summary = result.report()
+    ef = result.tasks.get("ef")
+    if isinstance(ef, TaskProbes):
+        summary["ef_predictions"] = per_video(ef, frame)
+    return jsonable(summary)
+
+
+def per_video(result: TaskProbes, frame: pd.DataFrame) -> dict[str, list]:
+    """{FileName, true, predicted} lists of an EF task's served TEST predictions (evaluation.bootstrap's
+    `paired_errors` input)."""
+    table = predictions(result, frame)
+    return {
+        "FileName": table.FileName.astype(str).tolist(),
+        "true": table.actual.astype(float).tolist(),
+        "predicted": table.predicted.astype(float).tolist(),
+    }
 
 
 def random_init(

@@ -1,7 +1,8 @@
 """Evaluate the pipeline's candidate: the probe stage's served probes (every seed of the 100 % probes, one
 ensemble per task) scored on the training frame's TEST rows, robustness under EchoJEPA's perturbations,
 pediatric zero-shot, subgroups, the baselines of the same run (the random-init encoder through the same
-probe protocol, the mean predictor), the collapse monitor (RankMe of the served and random-init encoders on
+probe protocol, the mean predictor) with paired bootstrap intervals of the candidate against each
+(evaluation.comparisons), the collapse monitor (RankMe of the served and random-init encoders on
 held-out clips, model.collapse) and the gates. The gated numbers are those of exactly the probe files
 that will be packaged: their sha256 is in the report (`probes`), and the monitoring reference is written into
 the run layout for the same model.
@@ -20,6 +21,7 @@ import torch
 
 from config.params import Params
 from evaluation import baselines
+from evaluation.comparisons import ef_comparisons
 from evaluation.gates import check_gates
 from evaluation.pediatric import pediatric_report
 from evaluation.probe_protocol import (
@@ -143,6 +145,11 @@ def evaluate_candidate(
         "metrics": metrics,
         "baselines": {"random_init": random_init, "mean_predictor": mean_predictor},
         "tasks": {t: task_report(r) for t, r in scored.items()},
+        "comparisons": ef_comparisons(
+            baselines.per_video(ef, frame) if isinstance(ef, TaskProbes) else None,
+            random_init,
+            mean_predictor,
+        ),
         "effective_rank": collapse,
     }
     if isinstance(ef, NotMeasured):

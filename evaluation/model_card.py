@@ -145,7 +145,29 @@ def _baselines_table(report: dict) -> str:
             '<span class="na">n/a</span>',
         ],
     ]
-    return _table(["model", "EF MAE", "view accuracy"], rows)
+    return _table(["model", "EF MAE", "view accuracy"], rows) + _comparisons(report.get("comparisons"))
+
+
+def _comparisons(comparisons: dict | None) -> str:
+    """The paired bootstrap intervals of the candidate against each baseline (evaluation.comparisons)."""
+    if not isinstance(comparisons, dict):
+        return ""
+    names = {"ef_mae_vs_random_init": "random-init encoder", "ef_mae_vs_mean_predictor": "mean predictor"}
+    items = []
+    for key, label in names.items():
+        c = comparisons.get(key)
+        if c is None:
+            continue
+        if not_measured(c):
+            items.append(f"<li>vs the {label}: {_fmt(c)}</li>")
+            continue
+        verdict = "the interval excludes zero" if c["excludes_zero"] else "the interval includes zero"
+        items.append(
+            f"<li>vs the {label}: EF MAE difference (candidate − baseline, served ensembles) "
+            f"{c['difference']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}], 95 % paired bootstrap over "
+            f"{c['n']} TEST videos: {verdict}</li>"
+        )
+    return "<ul>" + "".join(items) + "</ul>" if items else ""
 
 
 def _effective_rank_section(report: dict) -> str:

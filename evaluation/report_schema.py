@@ -170,6 +170,28 @@ class EffectiveRanks(_Strict):
     encoder: str
 
 
+class PairedComparison(_Strict):
+    """evaluation.comparisons: candidate − baseline EF MAE over shared TEST videos, 95 % paired bootstrap."""
+
+    difference: float
+    low: float
+    high: float
+    n: int = Field(ge=2)
+    level: float = Field(gt=0, lt=1)
+    excludes_zero: bool
+    candidate_mae: float = Field(ge=0)
+    baseline_mae: float = Field(ge=0)
+    text: str
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PairedComparison:
+        if not self.low <= self.difference <= self.high:
+            raise ValueError(
+                f"interval [{self.low}, {self.high}] does not hold its difference {self.difference}"
+            )
+        return self
+
+
 class EvaluationReport(_Open):
     metrics: Metrics
     baselines: Baselines
@@ -177,6 +199,7 @@ class EvaluationReport(_Open):
     robustness: Robustness | Unmeasured
     pediatric: Pediatric | Unmeasured
     effective_rank: EffectiveRanks | Unmeasured | None = None  # None: a report older than the monitor
+    comparisons: dict[str, PairedComparison | Unmeasured] | None = None  # None: a report older than them
     gates: list[Gate]
     probes: dict[str, str]  # "ef/seed-0.pt" -> sha256 of the packaged, served file
     test_set: dict[str, int | str]

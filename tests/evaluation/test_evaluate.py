@@ -159,6 +159,37 @@ def test_baselines_random_init_and_the_mean_of_the_probes_training_rows(setup: d
     assert (cache / "key.json").is_file() and (cache / "results.json").is_file()
 
 
+def test_the_candidate_is_compared_with_each_baseline_over_the_same_test_videos(setup: dict) -> None:
+    """Paired bootstrap intervals (evaluation.comparisons) from the served ensembles' per-video errors: the
+    same videos, the MAEs of the report, and the interval a hand computation on the same arrays gives."""
+    from evaluation.bootstrap import paired_interval
+
+    report, manifest = setup["report"], setup["manifest"]
+    labelled = manifest[(manifest.Split == "TEST") & manifest.EF.notna()]
+    served = report["predictions"]["ef"]
+    candidate = {
+        n: abs(p - t)
+        for n, t, p in zip(served["FileName"], served["actual"], served["predicted"], strict=True)
+    }
+    assert sorted(candidate) == sorted(labelled.FileName.astype(str))
+    baseline = report["baselines"]["random_init"]["ef_predictions"]
+    assert sorted(baseline["FileName"]) == sorted(candidate)
+    names = sorted(candidate)
+    ours = np.array([candidate[n] for n in names])
+    errors = np.abs(np.subtract(baseline["predicted"], baseline["true"]))
+    theirs = dict(zip(baseline["FileName"], errors, strict=True))
+    vs_random = report["comparisons"]["ef_mae_vs_random_init"]
+    expected = paired_interval(ours, np.array([theirs[n] for n in names]))
+    assert vs_random["n"] == len(names) and vs_random["difference"] == pytest.approx(expected.difference)
+    assert (vs_random["low"], vs_random["high"]) == pytest.approx((expected.low, expected.high))
+    assert vs_random["candidate_mae"] == pytest.approx(report["metrics"]["ef_mae"]["value"])
+    assert vs_random["baseline_mae"] == pytest.approx(report["baselines"]["random_init"]["ef_mae"]["value"])
+    assert vs_random["excludes_zero"] == (vs_random["low"] > 0 or vs_random["high"] < 0)
+    vs_mean = report["comparisons"]["ef_mae_vs_mean_predictor"]
+    assert vs_mean["baseline_mae"] == pytest.approx(report["baselines"]["mean_predictor"]["ef_mae"])
+    assert vs_mean["difference"] == pytest.approx(vs_mean["candidate_mae"] - vs_mean["baseline_mae"])
+
+
 def test_the_collapse_monitor_measures_the_served_and_random_init_encoders(setup: dict) -> None:
     report, manifest, params = setup["report"], setup["manifest"], setup["params"]
     ranks = report["effective_rank"]
