@@ -18,13 +18,21 @@ from tests.packaged import REPO
 from tests.serving.test_production_log import _row, _wait
 
 # appends N rows, printing each id once `append` returned (what the service answers after), then waits
-# to be killed; flush_rows=5 so some batches are being written by the writer thread, the rest buffered
+# to be killed; flush_rows=5 so the writer thread writes batches while rows come in. Before each next five
+# it waits for the last batch to be on disk, so the last N mod 5 rows are the ones still buffered at the kill
+# (the writer drains whatever is queued when it wakes: without the wait a batch could take 6 or 7 rows and
+# the count on disk at the kill would vary from run to run)
 CHILD = """
 import sys, time
 from tests.serving.test_production_log import _row
-from serving.production_log import ProductionLog
+from serving.production_log import ProductionLog, read_production_log
 log = ProductionLog(sys.argv[1], flush_rows=5, flush_seconds=3600)
-for i in range(int(sys.argv[2])):
+n = int(sys.argv[2])
+for i in range(n):
+    if i and i % 5 == 0:
+        deadline = time.monotonic() + 30
+        while len(read_production_log(sys.argv[1])) < i and time.monotonic() < deadline:
+            time.sleep(0.02)
     log.append(_row(f"r{i:03d}"))
     print(f"r{i:03d}", flush=True)
 print("done", flush=True)
@@ -50,7 +58,7 @@ def test_sigkill_while_buffering_loses_no_acknowledged_row(tmp_path: Path) -> No
     child.wait(timeout=10)
     assert len(acknowledged) == 23
     before = _ids(tmp_path)
-    assert len(before) <= 20 and set(before) < set(acknowledged)  # 3+ rows were only buffered at the kill
+    assert len(before) == 20 and set(before) < set(acknowledged)  # 3 rows were only buffered at the kill
     assert list((tmp_path / JOURNAL_DIR).glob("*.jsonl"))  # ... and are in the dead worker's journal
 
     restarted = ProductionLog(tmp_path, flush_rows=5, flush_seconds=3600)  # the next start replays
