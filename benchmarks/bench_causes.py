@@ -15,22 +15,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ultrasound.fit_causes import Row, evaluate, simulate_metrics
+from ultrasound.fit_causes import Row, evaluate, simulate_metrics, simulated_video, site_look_of
 from ultrasound.realism import ECHONET_RANGES, image_statistics
-from ultrasound.simulator import COHORTS, render_study, sample_study
-from ultrasound.site_look import apply_look, draw_look
+from ultrasound.site_look import apply_look
 
 SEED, VIDEOS = 2028, 60
 SPAN = ("sector_mean", "sector_std", "dark_share", "speckle_snr", "frame_correlation")
 
 
 def _look_statistics(index: int) -> dict[str, float]:
-    """Image statistics of video `index`'s clean site-look clip, drawn as fit_causes.clip_metrics draws it."""
-    rng = np.random.default_rng([SEED, index])
-    video = render_study(sample_study(index, COHORTS[index % 2], SEED, rng)).video
-    look_rng = np.random.default_rng([SEED, index, 2])
-    look = draw_look(look_rng)
-    return image_statistics(apply_look(video, look, look_rng)) | look.as_dict()
+    """Image statistics of video `index`'s clean clip in the site look the benchmark's rows show it in."""
+    look, look_rng = site_look_of(index, SEED)
+    return image_statistics(apply_look(simulated_video(index, SEED), look, look_rng)) | look.as_dict()
 
 
 def _inside(stats: dict[str, float]) -> bool:

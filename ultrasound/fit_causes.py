@@ -35,7 +35,7 @@ from ultrasound.causes import CLASSES, MODEL_PATH, CauseModel, classify_causes, 
 from ultrasound.perturbations import PERTURBATION_KINDS, SEVERITIES, perturb
 from ultrasound.quality import quality_metrics
 from ultrasound.simulator import COHORTS, render_study, sample_study
-from ultrasound.site_look import display, draw_look, encode
+from ultrasound.site_look import Look, display, draw_look, encode
 
 VARIANTS = ("rendered", "mjpeg", "site")
 SEVERITY_WEIGHT = {"none": 1.0, "low": 0.3, "medium": 0.7, "high": 1.0}
@@ -73,13 +73,24 @@ def _degraded(video: np.ndarray, rng: np.random.Generator) -> list[tuple[str, st
     return clips
 
 
+def simulated_video(index: int, seed: int) -> np.ndarray:
+    """Video `index` of `seed` (the cohorts alternate), as clip_metrics renders it."""
+    rng = np.random.default_rng([seed, index])
+    return render_study(sample_study(index, COHORTS[index % 2], seed, rng)).video
+
+
+def site_look_of(index: int, seed: int, j: int = 0) -> tuple[Look, np.random.Generator]:
+    """Video `index`'s `j`-th site look and the generator its display draws from (after the look's own
+    draws), as clip_metrics uses them: the benchmark's look statistics come from the same looks."""
+    look_rng = np.random.default_rng([seed, index, 2 + 2 * j])
+    return draw_look(look_rng), look_rng
+
+
 def clip_metrics(args: tuple[int, int, tuple[str, ...], int]) -> list[Row]:
     """Rows of one simulated clip: clean then every kind × severity, in each of the variants (`site`
     with `site_looks` different looks)."""
     index, seed, variants, site_looks = args
-    rng = np.random.default_rng([seed, index])
-    study = sample_study(index, COHORTS[index % 2], seed, rng)
-    video = render_study(study).video
+    video = simulated_video(index, seed)
     rows = []
     if "rendered" in variants or "mjpeg" in variants:
         for kind, severity, clip in _degraded(video, np.random.default_rng([seed, index, 1])):
@@ -88,8 +99,7 @@ def clip_metrics(args: tuple[int, int, tuple[str, ...], int]) -> list[Row]:
             if "mjpeg" in variants:
                 rows.append(Row(index, kind, severity, quality_metrics(avi_round_trip(clip)), "mjpeg"))
     for j in range(site_looks if "site" in variants else 0):
-        look_rng = np.random.default_rng([seed, index, 2 + 2 * j])
-        look = draw_look(look_rng)
+        look, look_rng = site_look_of(index, seed, j)
         shown = display(video, look, look_rng)
         for kind, severity, clip in _degraded(shown, np.random.default_rng([seed, index, 3 + 2 * j])):
             rows.append(Row(index, kind, severity, quality_metrics(encode(clip, look)), "site"))
