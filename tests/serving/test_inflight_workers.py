@@ -17,6 +17,15 @@ from tests.serving.conftest import KEY, KEY_ENV, start_server, stop_server, wait
 from tests.serving.test_load_limits import _post
 
 
+def _cmdline(process: psutil.Process) -> str:
+    """The command line of a child, "" for one that exited since it was listed (BentoML's short-lived
+    helpers: CI once saw one vanish between `children()` and `cmdline()`)."""
+    try:
+        return " ".join(process.cmdline())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return ""
+
+
 def test_the_cap_holds_across_two_workers(packaged_model: PackagedModel, tmp_path: Path) -> None:
     params = write_params(
         tmp_path / "params.yaml", base=packaged_model.params,
@@ -31,9 +40,9 @@ def test_the_cap_holds_across_two_workers(packaged_model: PackagedModel, tmp_pat
         workers = [
             p
             for p in psutil.Process(server.process.pid).children(recursive=True)
-            if "--worker-id" in " ".join(p.cmdline())
+            if "--worker-id" in _cmdline(p)
         ]
-        assert len(workers) == 2, [p.cmdline() for p in workers]
+        assert len(workers) == 2, [_cmdline(p) for p in workers]
         slow = jpeg_dicom(tmp_path / "slow.dcm", 200, 1024, 1024)  # seconds to decode and measure
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(lambda _: _post(server, slow), range(8)))
