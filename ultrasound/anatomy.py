@@ -7,6 +7,7 @@ half-ellipse whose method-of-discs chords are written to VolumeTracings.csv, so 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,7 @@ VIEWS = ("A4C", "A2C", "PLAX", "PSAX", "SUBCOSTAL")
 # Relative echogenicity (linear intensity) of the tissue classes; myocardium is the 1.0 reference.
 BLOOD = 0.0005
 MYOCARDIUM = 1.0
-PERICARDIUM = 2.5
+PERICARDIUM = 4.0
 EDGE = 0.9  # pixels of soft transition at a boundary
 
 
@@ -36,6 +37,9 @@ class Heart:
     rv_scale: float = 1.0
     atria_scale: float = 1.0
     rv_shortening: float = 0.2
+    atria_fill: float = 0.12  # atrial growth while the ventricles contract, independent of the LV's EF
+    papillary: float = 0.0  # papillary-muscle radius as a share of the LV radius (apical views; 0 = none)
+    leaflets: bool = False  # mitral leaflets drawn at the LV base
 
     @property
     def axis(self) -> np.ndarray:
@@ -87,9 +91,15 @@ def cavities(h: Heart, phase: float, x: np.ndarray, y: np.ndarray) -> list[np.nd
     ax, ay = h.axis
     nx, ny = -ay, ax  # towards the image right for an upward axis
     length, radius = h.lv_at(phase)
-    atrial = h.atria_scale * (1 + 0.12 * phase)  # atria fill while the ventricles contract
+    atrial = h.atria_scale * (1 + h.atria_fill * phase)  # atria fill while the ventricles contract
     rv_k = h.rv_scale * (1 - h.rv_shortening * phase)
     lv, (bx, by) = _lv(h, phase, x, y)
+    if h.papillary > 0 and h.view in ("A4C", "A2C"):  # a muscle bulging from the lateral wall at mid-cavity
+        mid = (
+            h.apex_x - ax * 0.55 * length + nx * 0.8 * radius,
+            h.apex_y - ay * 0.55 * length + ny * 0.8 * radius,
+        )
+        lv = np.maximum(lv, -(np.hypot(x - mid[0], y - mid[1]) - h.papillary * radius))
     if h.view in ("A4C", "SUBCOSTAL"):
         sep = radius + 1.2 * h.wall + 0.8 * radius * h.rv_scale  # axis to axis: half-widths and septum
         rv_apex = (h.apex_x - nx * sep - ax * 0.2 * h.length, h.apex_y - ny * sep - ay * 0.2 * h.length)
@@ -137,21 +147,60 @@ def cavities(h: Heart, phase: float, x: np.ndarray, y: np.ndarray) -> list[np.nd
     raise ValueError(f"unknown view {h.view!r}; expected one of {', '.join(VIEWS)}")
 
 
+def _segment_distance(x, y, p0, p1):
+    """Distance of every pixel to the segment p0–p1."""
+    dx, dy = p1[0] - p0[0], p1[1] - p0[1]
+    t = np.clip(((x - p0[0]) * dx + (y - p0[1]) * dy) / (dx * dx + dy * dy + 1e-9), 0.0, 1.0)
+    return np.hypot(x - p0[0] - t * dx, y - p0[1] - t * dy)
+
+
+def leaflets(h: Heart, phase: float, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Echogenicity weight [H, W] of the two mitral leaflets: hinged at the base corners, swinging from
+    across the base (closed, at end-diastole and end-systole) towards the apex (open, in between)."""
+    length, radius = h.lv_at(phase)
+    ax, ay = h.axis
+    nx, ny = -ay, ax
+    bx, by = h.apex_x - ax * length, h.apex_y - ay * length
+    opening = 4.0 * phase * (1.0 - phase) if phase <= 1 else 0.0
+    weight = np.zeros_like(x)
+    for side in (-1.0, 1.0):
+        hinge = (bx + side * nx * radius, by + side * ny * radius)
+        across = np.array([-side * nx, -side * ny])
+        direction = (1 - opening) * across + opening * np.array([ax, ay])
+        direction /= np.linalg.norm(direction) + 1e-9
+        tip = (hinge[0] + 0.75 * radius * direction[0], hinge[1] + 0.75 * radius * direction[1])
+        weight = np.maximum(weight, np.exp(-((_segment_distance(x, y, hinge, tip) / 0.8) ** 2)))
+    return weight
+
+
 def echogenicity(
-    h: Heart, phase: float, x: np.ndarray, y: np.ndarray, background: np.ndarray, wall_scale: float
+    h: Heart,
+    phase: float,
+    x: np.ndarray,
+    y: np.ndarray,
+    background: np.ndarray,
+    wall_scale: float,
+    specular: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Tissue echogenicity (linear) at one phase: background tissue, myocardium, pericardium, blood.
 
     Args:
         background: static [H, W] echogenicity of the tissue around the heart (textured).
         wall_scale: myocardial thickness factor at this phase (walls thicken in systole).
+        specular: maps the blood pools' signed distance to each wall pixel's echo strength (endocardial
+            dropout where a wall runs along the beam); None echoes every wall fully.
     """
     sdf = np.minimum.reduce(cavities(h, phase, x, y))
     wall = h.wall * wall_scale
     blood = 1.0 / (1.0 + np.exp(sdf / EDGE))
     myo = 1.0 / (1.0 + np.exp((sdf - wall) / EDGE))
+    myo_level = MYOCARDIUM * specular(sdf) if specular is not None else MYOCARDIUM
     peri = np.exp(-(((sdf - wall - 1.5) / 1.3) ** 2))
     if h.view == "PSAX":  # the ring's outer wall only; the RV free wall is thinner
         peri *= 0.7
-    tissue = background * (1 - myo) + MYOCARDIUM * myo + PERICARDIUM * peri * (1 - myo)
-    return (tissue * (1 - blood) + BLOOD * blood).astype(np.float32)
+    tissue = background * (1 - myo) + myo_level * myo + PERICARDIUM * peri * (1 - myo)
+    tissue = tissue * (1 - blood) + BLOOD * blood
+    if h.leaflets and h.view in ("A4C", "A2C", "PLAX"):
+        valve = 0.8 * MYOCARDIUM * leaflets(h, phase, x, y)
+        tissue = np.maximum(tissue, valve)
+    return tissue.astype(np.float32)

@@ -42,16 +42,22 @@ class CycleTrace:
 
 
 def cardiac_cycle(
-    n_frames: int, fps: float, heart_rate: float, rng: np.random.Generator, variability: float = 0.04
+    n_frames: int,
+    fps: float,
+    heart_rate: float,
+    rng: np.random.Generator,
+    variability: float = 0.04,
+    times: np.ndarray | None = None,
 ) -> CycleTrace:
     """Phase of contraction per frame over several beats with beat-to-beat variation.
 
     Each beat's period varies by `variability` (heart-rate variability) and its depth of contraction by
-    about 3 %; the first beat whose ED and ES both fall inside the clip is the traced one.
+    about 3 %; the first beat whose ED and ES both fall inside the clip is the traced one. `times` gives
+    each output frame's acquisition time when it differs from frame / fps (a held frame of a slower scan).
     """
     period = 60.0 / heart_rate
     systole = float(np.clip(0.36 + 0.1 * (heart_rate - 70) / 90, 0.3, 0.48))
-    t = np.arange(n_frames) / fps
+    t = np.arange(n_frames) / fps if times is None else np.asarray(times, dtype=np.float64)
     start = -rng.uniform(0.0, period)  # the clip starts anywhere in a beat
     phase = np.zeros(n_frames)
     ed_frame = es_frame = -1

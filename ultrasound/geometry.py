@@ -60,7 +60,18 @@ class Sector:
 
     def polar_index(self, n_depth: int, n_angle: int) -> tuple[np.ndarray, np.ndarray]:
         """Nearest beam-grid sample of every pixel, for scan conversion: two int [H, W] index maps."""
-        r, th = self._polar
+        return self._beam_index(*self._polar, n_depth, n_angle)
+
+    def polar_index_of(
+        self, x: np.ndarray, y: np.ndarray, n_depth: int, n_angle: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest beam-grid sample of arbitrary points (pixel coordinates), any shape."""
+        dx, dy = x - self.apex_x, y - self.apex_y
+        return self._beam_index(np.hypot(dx, dy), np.arctan2(dx, dy), n_depth, n_angle)
+
+    def _beam_index(
+        self, r: np.ndarray, th: np.ndarray, n_depth: int, n_angle: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         ri = np.clip(np.rint(r / self.radius * (n_depth - 1)), 0, n_depth - 1).astype(np.intp)
         ti = (th + self.half_angle) / (2 * self.half_angle) * (n_angle - 1)
         ti = np.clip(np.rint(ti), 0, n_angle - 1).astype(np.intp)

@@ -40,7 +40,14 @@ DEVICES: dict[str, Device] = {
 
 
 def speckle_field(
-    n_frames: int, device: Device, rng: np.random.Generator, sector: Sector, strength: float = 1.0
+    n_frames: int,
+    device: Device,
+    rng: np.random.Generator,
+    sector: Sector,
+    strength: float = 1.0,
+    correlation: float | None = None,
+    frames: np.ndarray | None = None,
+    points: np.ndarray | None = None,
 ) -> np.ndarray:
     """Fully developed speckle intensity (mean 1, exponential marginals) at the sector's pixels.
 
@@ -48,6 +55,12 @@ def speckle_field(
     along the beam, wider across it), decorrelating frame to frame as a first-order autoregression, then
     scan-converted. `strength` < 1 blends towards a constant (weaker speckle).
 
+    Args:
+        n_frames: frames of the field (acquired frames).
+        correlation: frame-to-frame correlation of the echo (default the device's at 50 fps).
+        frames: which field frame each output frame shows [T] (held frames repeat); default one each.
+        points: where each output frame's sector pixels sample the field, (x, y) pixel coordinates
+            [T, n, 2] (speckle that moves with the tissue); default the pixels themselves.
     Returns:
         float32 [T, n] for the n pixels of `sector.mask` (row-major order).
     """
@@ -55,7 +68,7 @@ def speckle_field(
     z = rng.standard_normal((n_frames, N_DEPTH, N_ANGLE, 2), dtype=np.float32)
     z = gaussian_filter1d(z, device.speckle_axial, axis=1, truncate=3.0)
     z = gaussian_filter1d(z, device.speckle_lateral, axis=2, truncate=3.0)
-    rho = np.float32(device.temporal_correlation)
+    rho = np.float32(device.temporal_correlation if correlation is None else correlation)
     innovation = np.float32(np.sqrt(1 - rho**2))
     z[0] /= np.sqrt((z[0] ** 2).mean() * 2) + 1e-12  # start in equilibrium (unit complex variance)
     z[1:] *= innovation / (np.sqrt((z[1:] ** 2).mean() * 2) + 1e-12)
@@ -63,8 +76,13 @@ def speckle_field(
         z[t] += rho * z[t - 1]
     intensity = (z**2).sum(axis=-1)
     intensity /= intensity.mean() + 1e-12
-    ri, ti = sector.polar_index(N_DEPTH, N_ANGLE)
-    out = intensity[:, ri[sector.mask], ti[sector.mask]]
+    if points is None:
+        ri, ti = sector.polar_index(N_DEPTH, N_ANGLE)
+        ri, ti = ri[sector.mask][None, :], ti[sector.mask][None, :]
+    else:
+        ri, ti = sector.polar_index_of(points[..., 0], points[..., 1], N_DEPTH, N_ANGLE)
+    index = np.arange(n_frames) if frames is None else np.asarray(frames)
+    out = intensity[index[:, None], ri, ti]
     if strength != 1.0:
         out = strength * out + (1.0 - strength)
     return out

@@ -7,14 +7,25 @@ the ejection fraction, so global image statistics cannot shortcut the label.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
+from ultrasound.acquisition import (
+    bulk_motion,
+    clutter_field,
+    draw_acquisition,
+    held_frames,
+    specular_factor,
+    tgc_gain,
+    tissue_backmap,
+)
 from ultrasound.anatomy import VIEWS, Heart, echogenicity
 from ultrasound.cardiac import CycleTrace, cardiac_cycle, disc_volume, lv_chords, shortening_for_ef
 from ultrasound.geometry import FRAME_SIZE, Sector
-from ultrasound.imaging import DEVICES, depth_gain, log_compress, speckle_field, tissue_texture
+from ultrasound.imaging import DEVICES, log_compress, speckle_field, tissue_texture
+from ultrasound.motion import FrameMotion
 
 FPS = 50.0
 COHORTS = ("adult", "pediatric")
@@ -80,21 +91,26 @@ def sample_study(
         ef_target=sample_ef(rng),
         heart_rate=float(rng.uniform(80, 160) if pediatric else rng.uniform(50, 110)),
         n_frames=int(rng.integers(130, 200)),
-        pixel_cm=float(rng.uniform(0.06, 0.1) if pediatric else rng.uniform(0.13, 0.16)),
+        pixel_cm=float(rng.uniform(0.055, 0.1) if pediatric else rng.uniform(0.11, 0.165)),  # depth / zoom
         seed=int(rng.integers(2**31)),
     )
 
 
 def build_heart(study: Study, sector: Sector, rng: np.random.Generator) -> Heart:
+    """The study's heart in its view: a physical LV size (cm) seen at the study's depth / zoom
+    (`pixel_cm`), so its size in pixels varies about 1.65× between studies as EchoNet's does, placed,
+    rotated and foreshortened per study; none of it depends on the EF."""
     pediatric = study.cohort == "pediatric"
-    length = float(np.clip(rng.normal(54.0 if pediatric else 60.0, 5.0), 42, 74))
-    radius = length * float(np.clip(rng.normal(0.3, 0.025), 0.24, 0.37))
+    length_cm = float(rng.normal(4.4, 0.5) if pediatric else rng.normal(8.6, 0.6))
+    foreshortening = float(rng.uniform(0.86, 1.0))  # the apical cut misses the true apex
+    length = float(np.clip(length_cm / study.pixel_cm * foreshortening, 42.0, 72.0))
+    radius = length / foreshortening * float(np.clip(rng.normal(0.3, 0.025), 0.24, 0.37))
     c = float(rng.uniform(0.25, 0.5))  # long-axis shortening relative to radial shortening
     b = shortening_for_ef(study.ef_target, c)
     # apical views: the LV apex sits under the probe and the LV fans down to the image right
-    tilt = float(rng.normal(-0.22 if study.view == "A4C" else 0.0, 0.2 if pediatric else 0.1))
-    apex_x = sector.apex_x + (8.0 if study.view == "A4C" else 0.0) + rng.normal(0, 2)
-    apex_y = sector.apex_y + (rng.uniform(6, 20) if pediatric else rng.uniform(8, 18))
+    tilt = float(rng.normal(-0.22 if study.view == "A4C" else 0.0, 0.2 if pediatric else 0.09))
+    apex_x = sector.apex_x + rng.normal(0, 1.5)
+    apex_y = sector.apex_y + (rng.uniform(6, 20) if pediatric else rng.uniform(8, 26))
     if study.view == "PLAX":
         tilt = float(-np.pi / 2 + rng.normal(0.1, 0.08))  # long axis across the image, apex to the left
         apex_x, apex_y = float(rng.uniform(14, 22)), float(rng.uniform(46, 58))
@@ -116,9 +132,12 @@ def build_heart(study: Study, sector: Sector, rng: np.random.Generator) -> Heart
         radial_shortening=b,
         long_shortening=c * b,
         wall=float(np.clip(rng.normal(6.5, 0.8), 4.5, 9) * length / 60.0),
-        rv_scale=float(rng.uniform(0.8, 1.15)),
-        atria_scale=float(rng.uniform(0.8, 1.15)),
-        rv_shortening=float(rng.uniform(0.1, 0.3)),
+        rv_scale=float(rng.uniform(0.7, 1.3)),
+        atria_scale=float(rng.uniform(0.7, 1.3)),
+        rv_shortening=float(rng.uniform(0.05, 0.5)),
+        atria_fill=float(rng.uniform(0.0, 0.5)),
+        papillary=float(rng.uniform(0.1, 0.22) if rng.random() < 0.7 else 0.0),
+        leaflets=bool(rng.random() < 0.8),
     )
 
 
@@ -136,15 +155,27 @@ def render_study(study: Study, speckle_strength: float = 1.0) -> Rendered:
 
     `speckle_strength` 0 renders the noise-free anatomy (used to show speckle carries no label)."""
     rng = np.random.default_rng(study.seed)
-    device = DEVICES[study.device]
+    base_device = DEVICES[study.device]
     sector = Sector(
         apex_x=56.0 + rng.normal(0, 1.0),
         apex_y=float(rng.uniform(-2.0, 1.0)),
-        radius=device.depth_px,
-        half_angle=device.half_angle,
+        radius=base_device.depth_px,
+        half_angle=base_device.half_angle,
         size=FRAME_SIZE,
     )
-    cycle: CycleTrace = cardiac_cycle(study.n_frames, FPS, study.heart_rate, rng)
+    acq = draw_acquisition(rng, base_device.dynamic_range_db)
+    device = replace(
+        base_device,
+        dynamic_range_db=acq.dynamic_range_db,
+        # the sonographer turns the gain down as the dynamic range widens, so the blood pool stays dark
+        gain_db=base_device.gain_db
+        + acq.gain_db
+        - 0.5 * (acq.dynamic_range_db - base_device.dynamic_range_db),
+    )
+    held, times = held_frames(study.n_frames, FPS, acq.source_fps)
+    cycle: CycleTrace = cardiac_cycle(
+        study.n_frames, FPS, study.heart_rate, rng, variability=acq.hr_variability, times=times
+    )
     heart = build_heart(study, sector, rng)
     background = tissue_texture(sector, rng, level=float(rng.uniform(0.004, 0.01)), contrast=0.7)
     if study.view == "SUBCOSTAL":  # the liver fills the near field
@@ -155,17 +186,30 @@ def render_study(study: Study, speckle_strength: float = 1.0) -> Rendered:
     top = float(cycle.phase.max())
     levels = np.linspace(0.0, top, PHASE_LEVELS)
     wall_gain = 1.2 * heart.radial_shortening
-    inside = sector.mask  # everything below works on the sector's pixels only: [levels or T, n]
-    anatomy = np.stack([echogenicity(heart, p, x, y, background, 1 + wall_gain * p)[inside] for p in levels])
-    pos = cycle.phase / top * (PHASE_LEVELS - 1)
-    lo = np.floor(pos).astype(int)
-    hi = np.minimum(lo + 1, PHASE_LEVELS - 1)
-    w = (pos - lo).astype(np.float32)[:, None]
-    tissue = anatomy[lo] * (1 - w) + anatomy[hi] * w
-    tissue *= depth_gain(sector, device)[inside]
-    speckle = speckle_field(study.n_frames, device, rng, sector, strength=speckle_strength)
+    specular = partial(specular_factor, sector=sector, specular=acq.specular)
+    anatomy = np.stack(
+        [echogenicity(heart, p, x, y, background, 1 + wall_gain * p, specular) for p in levels]
+    )
+    backmap = np.stack([tissue_backmap(heart, p, x, y) for p in levels])  # [levels, 2, H, W]
+    shift = bulk_motion(acq, times, cycle.phase)
+    motion = FrameMotion.of(cycle.phase / top * (PHASE_LEVELS - 1), shift, sector.mask)
+    tissue = motion.sample(anatomy)  # [T, n]: the sector's pixels only from here on
+    tissue += clutter_field(sector, acq, rng)[sector.mask]
+    tissue *= tgc_gain(sector, acq, device.tgc_residual_db)[sector.mask]
+    speckle = speckle_field(
+        int(held.max()) + 1,
+        device,
+        rng,
+        sector,
+        strength=speckle_strength,
+        # the device's 50-fps decorrelation includes tissue motion, which is now rendered: the echo
+        # itself decorrelates less, and more between the frames of a slower acquisition
+        correlation=(1 - 0.2 * (1 - device.temporal_correlation)) ** (FPS / min(acq.source_fps, FPS)),
+        frames=held,
+        points=motion.tissue_points(backmap),
+    )
     video = np.zeros((study.n_frames, FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
-    video[:, inside] = log_compress(tissue * speckle, device, TOP_DB)
+    video[:, sector.mask] = log_compress(tissue * speckle, device, TOP_DB)
     ed_chords = _traced_chords(heart, float(cycle.phase[cycle.ed_frame]))
     es_chords = _traced_chords(heart, float(cycle.phase[cycle.es_frame]))
     edv, esv = disc_volume(ed_chords, study.pixel_cm), disc_volume(es_chords, study.pixel_cm)

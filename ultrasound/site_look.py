@@ -73,6 +73,22 @@ def _depth(mask: np.ndarray) -> np.ndarray:
     return depth / max(float(depth[mask].max()), 1.0)
 
 
+def gain_for_mean(values: np.ndarray, target: float, steps: int = 24) -> float:
+    """The gain whose *displayed* (clipped to 0–255) mean of `values` is `target`: what an operator turning
+    the gain knob by eye reaches, saturated pixels included (a plain ratio overshoots bright clips' targets).
+    The brightest reachable mean is taken when the target is beyond it."""
+    values = np.asarray(values, dtype=np.float32).ravel()
+    lo, hi = 0.0, target / max(float(values.mean()), 1e-3)
+    for _ in range(8):  # widen until the clipped mean reaches the target
+        if float(np.clip(values * hi, 0, 255).mean()) >= target:
+            break
+        hi *= 2.0
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if float(np.clip(values * mid, 0, 255).mean()) < target else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
 def display(video: np.ndarray, look: Look, rng: np.random.Generator) -> np.ndarray:
     """The scanner's display processing of a look on uint8 [T, H, W] frames (inside the sector only)."""
     video = np.asarray(video)
@@ -95,7 +111,7 @@ def display(video: np.ndarray, look: Look, rng: np.random.Generator) -> np.ndarr
     v += look.haze * (0.6 + 0.4 * np.exp(-depth / 0.3))  # clutter: strongest in the near field
     gain = look.gain
     if look.brightness is not None:
-        gain = look.brightness / max(float(v[:, mask].mean()), 1.0)
+        gain = gain_for_mean(v[::4][:, mask], look.brightness)
     v *= gain
     out = np.where(mask, v, video.astype(np.float32))
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)

@@ -63,7 +63,8 @@ def test_an_unknown_codec_is_named() -> None:
 
 def test_random_looks_stay_in_their_ranges_and_span_the_real_ones(clip: np.ndarray) -> None:
     """The operator's brightness targets span EchoNet's sector-mean range and each clip lands near its
-    target (saturation, the codec and the sector edge take up to 8 grey levels); contrast varies widely.
+    target (saturation, the codec and the sector edge take up to 10 grey levels: JPEG ringing at a bright
+    fan edge lifts pixels outside the fan above the sector threshold); contrast varies widely.
     The spread over videos is the next test's and benchmarks/bench_causes.py's `site_look_statistics`."""
     rng = np.random.default_rng(3)
     looks = [draw_look(rng) for _ in range(24)]
@@ -75,7 +76,7 @@ def test_random_looks_stay_in_their_ranges_and_span_the_real_ones(clip: np.ndarr
     _, low, high = ECHONET_RANGES["sector_mean"]
     assert RANGES["brightness"][0] < low and RANGES["brightness"][1] > high
     for look, s in zip(looks, stats, strict=True):
-        assert look.brightness - 8.0 <= s["sector_mean"] <= look.brightness + 1.0, (look, s["sector_mean"])
+        assert look.brightness - 10.0 <= s["sector_mean"] <= look.brightness + 1.0, (look, s["sector_mean"])
     contrast = [s["sector_std"] for s in stats]
     assert max(contrast) > 1.6 * min(contrast)  # the display curve and haze move contrast a lot
 
