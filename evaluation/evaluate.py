@@ -1,7 +1,8 @@
 """Evaluate the pipeline's candidate: the probe stage's served probes (every seed of the 100 % probes, one
 ensemble per task) scored on the training frame's TEST rows, robustness under EchoJEPA's perturbations,
 pediatric zero-shot, subgroups, the baselines of the same run (the random-init encoder through the same
-probe protocol, the mean predictor) with paired bootstrap intervals of the candidate against each
+probe protocol, the mean predictor, the pixel-only estimators) with paired bootstrap intervals of the
+candidate against each
 (evaluation.comparisons), the collapse monitor (RankMe of the served and random-init encoders on
 held-out clips, model.collapse) and the gates. The gated numbers are those of exactly the probe files
 that will be packaged: their sha256 is in the report (`probes`), and the monitoring reference is written into
@@ -29,6 +30,7 @@ from evaluation.probe_protocol import (
     headline,
     label_efficiency,
     predictions,
+    protocol_summary,
     score,
     split_masks,
     task_report,
@@ -133,22 +135,26 @@ def evaluate_candidate(
         params, table, frame, layout.data.cache_dir, layout.baseline_embeddings_dir, on_progress
     )
     clock.lap("baseline")
+    pixel = baselines.pixel(params, frame, layout.data.cache_dir, layout.baseline_embeddings_dir)
+    clock.lap("pixel_baselines")
     collapse = effective_rank_report(params, candidate)
     clock.lap("effective_rank")
     test = split_masks(frame)[1]
     ef = scored.get("ef", NotMeasured("no ef task"))
-    mean_predictor = baselines.mean_predictor(frame)
+    mean_predictor = baselines.mean_predictor(frame, params.probe)
     metrics = headline(scored) | {"n_test": int(test.sum())}
     metrics["n_test_labelled"] = int(ef.test_rows.sum()) if isinstance(ef, TaskProbes) else 0
     metrics["label_efficiency"] = label_efficiency(stage_tasks)
     report: dict = {
         "metrics": metrics,
-        "baselines": {"random_init": random_init, "mean_predictor": mean_predictor},
+        "baselines": {"random_init": random_init, "mean_predictor": mean_predictor, "pixel": pixel},
+        "probe_protocol": protocol_summary(params.probe),
         "tasks": {t: task_report(r) for t, r in scored.items()},
         "comparisons": ef_comparisons(
             baselines.per_video(ef, frame) if isinstance(ef, TaskProbes) else None,
             random_init,
             mean_predictor,
+            pixel,
         ),
         "effective_rank": collapse,
     }

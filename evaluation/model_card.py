@@ -140,19 +140,63 @@ def _baselines_table(report: dict) -> str:
             _mean_std(random_init.get("view_accuracy")),
         ],
         [
-            f"mean predictor (TRAIN+VAL mean {_fmt(mean_pred.get('train_mean'))})",
+            f"mean predictor ({html.escape(str(mean_pred.get('fit_on', 'TRAIN+VAL')))} mean "
+            f"{_fmt(mean_pred.get('train_mean'))})",
             _mean_std(mean_pred.get("ef_mae")),
             '<span class="na">n/a</span>',
         ],
     ]
-    return _table(["model", "EF MAE", "view accuracy"], rows) + _comparisons(report.get("comparisons"))
+    rows += _pixel_rows(baselines.get("pixel"))
+    table = _table(["model", "EF MAE", "view accuracy"], rows)
+    return _probe_line(report) + table + _comparisons(report.get("comparisons"))
+
+
+PIXEL_LABELS = {
+    "tubelet": "pixel: ridge on tubelet grey-level statistics",
+    "std_map": "pixel: ridge on the per-pixel temporal-std map",
+    "dark_area": "pixel: dark-area change over the video",
+}
+
+
+def _pixel_rows(pixel) -> list[list[str]]:
+    """One row per pixel-only estimator (evaluation.baselines.pixel); the best one marked."""
+    if pixel is None:
+        return []
+    if not_measured(pixel):
+        return [["pixel-only estimators", _fmt(pixel), '<span class="na">n/a</span>']]
+    out = []
+    for name, e in pixel["estimators"].items():
+        label = PIXEL_LABELS.get(name, f"pixel: {name}") + (" (best)" if name == pixel["best"] else "")
+        label += f", fitted on {pixel['fit_on']}"
+        out.append([html.escape(label), _fmt(e["ef_mae"]), '<span class="na">n/a</span>'])
+    return out
+
+
+def _probe_line(report: dict) -> str:
+    """The probe every table was measured with, and the head each served probe is (selected on VAL)."""
+    protocol = report.get("probe_protocol")
+    if not isinstance(protocol, dict):
+        return ""
+    chosen = [
+        f"{task} seed {s['seed']}: lr {s['lr']:g}, wd {s['weight_decay']:g} ({s['metric']} {s['value']:.3g})"
+        for task, result in (report.get("tasks") or {}).items()
+        if isinstance(result, dict)
+        for s in result.get("selection") or []
+        if "metric" in s
+    ]
+    selected = f" Served heads: {'; '.join(chosen)}." if chosen else ""
+    return f"<p>{html.escape(protocol['text'] + '.' + selected)}</p>"
 
 
 def _comparisons(comparisons: dict | None) -> str:
     """The paired bootstrap intervals of the candidate against each baseline (evaluation.comparisons)."""
     if not isinstance(comparisons, dict):
         return ""
-    names = {"ef_mae_vs_random_init": "random-init encoder", "ef_mae_vs_mean_predictor": "mean predictor"}
+    names = {
+        "ef_mae_vs_random_init": "random-init encoder",
+        "ef_mae_vs_mean_predictor": "mean predictor",
+        "ef_mae_vs_best_pixel_baseline": "best pixel baseline",
+    }
     items = []
     for key, label in names.items():
         c = comparisons.get(key)
@@ -162,6 +206,7 @@ def _comparisons(comparisons: dict | None) -> str:
             items.append(f"<li>vs the {label}: {_fmt(c)}</li>")
             continue
         verdict = "the interval excludes zero" if c["excludes_zero"] else "the interval includes zero"
+        label += f" ({html.escape(c['baseline'])})" if c.get("baseline") else ""
         items.append(
             f"<li>vs the {label}: EF MAE difference (candidate − baseline, served ensembles) "
             f"{c['difference']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}], 95 % paired bootstrap over "
@@ -250,6 +295,7 @@ def render(report: dict) -> str:
         "<h2>Gates</h2>",
         _gates_table(gates),
         "<h2>Metrics</h2>",
+        _probe_line(report),
         _metrics_table(report.get("metrics", {})),
         "<h2>Plots</h2>",
         plots_section(report),

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from skimage.filters import threshold_otsu
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.model_selection import GridSearchCV, GroupKFold, KFold
@@ -97,16 +98,30 @@ def dark_area_change(video: np.ndarray, percentiles: tuple[float, ...] = DARK_PE
 
 
 def pixel_features(
-    dataset_dir: Path, names: list[str], data: DataConfig, model: ModelConfig, clips_per_video: int
-) -> PixelFeatures:
-    """Every estimator's inputs for the named videos of an EchoNet-layout folder (decoded once each)."""
+    dataset_dir: Path | None, names: list[str], data: DataConfig, model: ModelConfig, clips_per_video: int,
+    cache_dir: Path | None = None,
+) -> PixelFeatures:  # fmt: skip
+    """Every estimator's inputs for the named videos of an EchoNet-layout folder (decoded once each), or,
+    with `cache_dir`, of the clip cache that model.data.build_clip_cache decoded them into (the frames the
+    encoder's clips are cut from, without decoding again)."""
     tub, smap, dark = [], [], []
-    for name in names:
-        video = read_video(video_file(Path(dataset_dir), name)).frames
-        clips = grey_clips(video, data, clips_per_video)
-        tub.append(tubelet_statistics(clips, model.tubelet, model.patch_size))
-        smap.append(std_map(clips))
-        dark.append(dark_area_change(video))
+    threads = torch.get_num_threads()
+    # one clip's resize is too small to share: on 2 busy cores a second thread made it 20× slower (measured
+    # 5 ms against 105 ms a video), one thread brings the demo's ~360 videos to a few seconds
+    torch.set_num_threads(1)
+    try:
+        for name in names:
+            video = (
+                np.load(Path(cache_dir) / f"{name}.npy")
+                if cache_dir is not None
+                else read_video(video_file(Path(dataset_dir), name)).frames
+            )
+            clips = grey_clips(video, data, clips_per_video)
+            tub.append(tubelet_statistics(clips, model.tubelet, model.patch_size))
+            smap.append(std_map(clips))
+            dark.append(dark_area_change(video))
+    finally:
+        torch.set_num_threads(threads)
     return PixelFeatures(tuple(names), np.stack(tub), np.stack(smap), np.stack(dark))
 
 
@@ -131,16 +146,18 @@ def _tuned(estimator: str, search: GridSearchCV) -> dict:
 
 
 def fit_estimator(
-    estimator: str, x: np.ndarray, table: pd.DataFrame, seed: int = 0
+    estimator: str, x: np.ndarray, table: pd.DataFrame, seed: int = 0, fit_on: str = "TRAIN+VAL"
 ) -> tuple[np.ndarray, dict]:
-    """Tune on TRAIN (5-fold CV), refit on TRAIN+VAL with the chosen setting: TEST predictions, setting.
+    """Tune on TRAIN (5-fold CV), refit on `fit_on` with the chosen setting: TEST predictions, setting.
 
     Args:
         x: [V, F] features in `table` order; table: the manifest rows (Split, EF, optional PatientID).
+        fit_on: "TRAIN+VAL" (the audit's) or "TRAIN" (the rows the probes fit on when VAL selects their
+            head: evaluation.probe_protocol.protocol_rows).
     """
     split = table.Split.astype(str).str.upper().to_numpy()
     y = table.EF.to_numpy(dtype=float)
-    train, fit_rows, test = split == "TRAIN", np.isin(split, ["TRAIN", "VAL"]), split == "TEST"
+    train, fit_rows, test = split == "TRAIN", np.isin(split, fit_on.split("+")), split == "TEST"
     model, grid = _search(estimator)
     groups = table.PatientID.to_numpy()[train] if "PatientID" in table else None
     if groups is not None and len(np.unique(groups)) >= FOLDS:

@@ -1,5 +1,13 @@
 """The one probe protocol of the platform: probes fitted on a training frame (Feast's point-in-time frame
-joined with the token cache, row for row), at label fractions and over seeds; TRAIN+VAL -> TEST.
+joined with the token cache, row for row), at label fractions and over seeds, scored on TEST.
+
+V-JEPA 2's probe selection: with more than one (lr, weight_decay) in `probe.lr_grid × probe.wd_grid`, every
+seed's heads train in one pass on TRAIN (model.probes.fit_probe_heads), the best on VAL is kept (per task,
+seed and fraction; EF by MAE, view by accuracy, the first in grid order on a tie) and only that head is saved,
+served and scored on TEST; VAL is cut to the same label fraction as TRAIN, so the 1 % point never selects
+with more labels than it names. With one head there is nothing to select: it fits on TRAIN+VAL, as before
+the grid. `protocol_rows` says which rows fit and which select; the mean predictor and the pixel baselines
+(evaluation.baselines) fit on exactly the same rows.
 
 The probe stage fits with `fit_protocol` and saves the 100 % probes of every seed (the served ensemble); the
 evaluation scores exactly those files with `score` (so the gated numbers are the served probes' numbers);
@@ -13,7 +21,7 @@ two trainers (the probe stage's and the evaluation's), two label sources and two
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +30,17 @@ import pandas as pd
 from evaluation.results import NotMeasured, summary
 from model.config import ProbeConfig
 from model.probe_artifact import TASK_KINDS, ProbeArtifact, ProbeEnsemble
-from model.probes import ProbeSpec, classification_metrics, fit_probe, label_fraction, regression_metrics
+from model.probes import (
+    ProbeSpec,
+    classification_metrics,
+    fit_probe_heads,
+    label_fraction,
+    regression_metrics,
+)
 
 FrameSource = Callable[[Path], pd.DataFrame]  # embeddings folder -> training frame aligned with its tokens
 HEADLINE = {"ef": ("mae", "rmse", "r2"), "view": ("accuracy", "macro_f1")}
+SELECT_ON = {"ef": "mae", "view": "accuracy"}  # the VAL metric that selects a head (lowest MAE, top accuracy)
 
 
 def manifest_frame(embeddings: Path) -> pd.DataFrame:
@@ -34,9 +49,49 @@ def manifest_frame(embeddings: Path) -> pd.DataFrame:
 
 
 def split_masks(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Probe training rows (TRAIN + VAL) and test rows (TEST) of a training frame, as boolean masks."""
+    """The rows held out from TEST (TRAIN + VAL) and the TEST rows of a training frame, as boolean masks
+    (which of the former the probes fit on is `protocol_rows`')."""
     split = frame.Split.astype(str).str.upper()
     return split.isin(["TRAIN", "VAL"]).to_numpy(), (split == "TEST").to_numpy()
+
+
+@dataclass(frozen=True)
+class ProtocolRows:
+    """Boolean masks over a training frame: the rows the probes fit on, those that select among the heads
+    (none with one head) and TEST."""
+
+    fit: np.ndarray
+    select: np.ndarray
+    test: np.ndarray
+    fit_on: str  # "TRAIN" (a grid, selected on VAL) or "TRAIN+VAL" (one head)
+
+
+def protocol_rows(frame: pd.DataFrame, config: ProbeConfig) -> ProtocolRows:
+    """Which rows fit and which select under `config` (see the module docstring)."""
+    held_out, test = split_masks(frame)
+    if not config.selects_on_val:
+        return ProtocolRows(held_out, np.zeros(len(frame), bool), test, "TRAIN+VAL")
+    split = frame.Split.astype(str).str.upper()
+    return ProtocolRows((split == "TRAIN").to_numpy(), (split == "VAL").to_numpy(), test, "TRAIN")
+
+
+def protocol_summary(config: ProbeConfig) -> dict:
+    """What the reports print beside every table: the probe's kind and depth, its heads and where they fit
+    and are selected; `text` is the line itself, e.g. "probe: attentive depth 1, 4 heads (2 lr × 2 wd
+    grid), selected on VAL"."""
+    grid, selecting = config.grid(), config.selects_on_val
+    lrs, wds = config.lr_grid or (config.lr,), config.wd_grid or (config.weight_decay,)
+    kind = f"attentive depth {config.depth}" if config.kind == "attentive" else "linear"
+    heads = (
+        f"{len(grid)} heads ({len(lrs)} lr × {len(wds)} wd grid), selected on VAL"
+        if selecting
+        else f"1 head (lr {config.lr:g}, wd {config.weight_decay:g}), fitted on TRAIN+VAL"
+    )
+    return {
+        "kind": config.kind, "depth": config.depth, "heads": len(grid), "grid": [list(g) for g in grid],
+        "fit_on": "TRAIN" if selecting else "TRAIN+VAL", "selected_on": "VAL" if selecting else None,
+        "temporal_contrast": config.temporal_contrast, "text": f"probe: {kind}, {heads}",
+    }  # fmt: skip
 
 
 def view_classes(frame: pd.DataFrame) -> tuple[str, ...]:
@@ -105,39 +160,74 @@ def _scored(ensemble: ProbeEnsemble, test: np.ndarray, true: np.ndarray, per_see
     return TaskProbes(ensemble.task, ensemble, test, true, per_seed, metrics)
 
 
+def fit_selected(
+    tokens: np.ndarray, values: np.ndarray, fit: np.ndarray, select: np.ndarray | None, task: str,
+    config: ProbeConfig, spec: ProbeSpec, seed: int, classes: tuple[str, ...],
+) -> ProbeArtifact:  # fmt: skip
+    """One seed's probe: every head of `config.grid()` trained in one pass on the `fit` row indices, the
+    best on the `select` row indices kept with its selection recorded (the only head when the grid has
+    one; `select` is then None)."""
+    grid, width = config.grid(), int(tokens.shape[-1])
+    heads, mean, std = fit_probe_heads(
+        np.asarray(tokens[fit]), values[fit], TASK_KINDS[task], spec, seed, len(classes), grid
+    )
+    stats = {"seed": seed, "train_examples": len(fit), "target_mean": mean, "target_std": std}
+    artifacts = [
+        ProbeArtifact.from_module(
+            task, head, replace(spec, lr=lr, weight_decay=wd), width, class_names=classes, **stats
+        )
+        for head, (lr, wd) in zip(heads, grid, strict=True)
+    ]
+    if select is None:
+        return artifacts[0]
+    metric, select_tokens = SELECT_ON[task], np.asarray(tokens[select])
+    scores = [_metrics(task, a.predict(select_tokens), values[select])[metric] for a in artifacts]
+    best = int(np.argmin(scores) if metric == "mae" else np.argmax(scores))  # the first on a tie
+    selection = {
+        "metric": f"val_{metric}", "value": scores[best], "lr": grid[best][0], "weight_decay": grid[best][1],
+        "val_examples": len(select),
+        "heads": [{"lr": g[0], "weight_decay": g[1], "value": v} for g, v in zip(grid, scores, strict=True)],
+    }  # fmt: skip
+    return replace(artifacts[best], selection=selection)
+
+
 def fit_task(
     tokens: np.ndarray, frame: pd.DataFrame, task: str, config: ProbeConfig, spec: ProbeSpec
 ) -> TaskProbes | NotMeasured:
-    """Probes of one task at every label fraction and seed; the 100 % probes form the served ensemble."""
+    """Probes of one task at every label fraction and seed (each the head selected on VAL when there is a
+    grid); the 100 % probes form the served ensemble."""
     target = task_target(frame, task)
     if isinstance(target, NotMeasured):
         return target
     values, labelled, classes = target
-    train, test = (m & labelled for m in split_masks(frame))
-    if train.sum() < 2 or not test.any():
-        return NotMeasured(f"too few labelled studies ({int(train.sum())} TRAIN+VAL, {int(test.sum())} TEST)")
-    kind, width = TASK_KINDS[task], int(tokens.shape[-1])
+    rows = protocol_rows(frame, config)
+    fit, select, test = rows.fit & labelled, rows.select & labelled, rows.test & labelled
+    if fit.sum() < 2 or not test.any():
+        counts = f"{int(fit.sum())} {rows.fit_on}, {int(test.sum())} TEST"
+        return NotMeasured(f"too few labelled studies ({counts})")
+    if config.selects_on_val and not select.any():
+        return NotMeasured(f"no labelled VAL studies to select among the {len(config.grid())} probe heads "
+                           "(probe.lr_grid × probe.wd_grid)")  # fmt: skip
     by_fraction, members, served_outputs = {}, [], []
     test_tokens = np.asarray(tokens[test])
     for fraction in config.fractions:
-        runs, rows = [], 0
+        runs, n_rows = [], 0
         for seed in config.seeds:
-            subset = np.flatnonzero(train)[label_fraction(values[train], fraction, seed)]
-            module, mean, std = fit_probe(
-                np.asarray(tokens[subset]), values[subset], kind, spec, seed, len(classes)
+            subset = np.flatnonzero(fit)[label_fraction(values[fit], fraction, seed)]
+            chosen = (
+                np.flatnonzero(select)[label_fraction(values[select], fraction, seed)]
+                if config.selects_on_val
+                else None
             )
-            artifact = ProbeArtifact.from_module(
-                task, module, spec, width, seed=seed, train_examples=len(subset), target_mean=mean,
-                target_std=std, class_names=classes,
-            )  # fmt: skip
+            artifact = fit_selected(tokens, values, subset, chosen, task, config, spec, seed, classes)
             outputs = artifact.predict(test_tokens)
             runs.append(_metrics(task, outputs, values[test]))
-            rows = len(subset)
+            n_rows = len(subset)
             if fraction == 1.0:
                 members.append(artifact)
                 served_outputs.append(outputs)
         by_fraction[f"{fraction:g}"] = {key: summary(r[key] for r in runs) for key in HEADLINE[task]} | {
-            "train_examples": rows
+            "train_examples": n_rows
         }
     scored = _scored(ProbeEnsemble(task, tuple(members)), test, values[test], np.stack(served_outputs))
     scored.by_fraction = mark_repeated_fractions(by_fraction)
@@ -188,8 +278,19 @@ def task_report(result: TaskProbes | NotMeasured) -> dict | NotMeasured:
         return result
     return {
         "metrics": result.metrics, "by_fraction": result.by_fraction, "seeds": list(result.ensemble.seeds),
-        "n_test": int(result.test_rows.sum()),
+        "n_test": int(result.test_rows.sum()), "selection": selections(result.ensemble),
     }  # fmt: skip
+
+
+def selections(ensemble: ProbeEnsemble) -> list[dict]:
+    """Which head each served probe is: [{seed, lr, weight_decay, metric, value, val_examples}] (metric and
+    value: the VAL score that selected it; absent for a probe that was not selected among a grid)."""
+    out = []
+    for member in ensemble.members:
+        chosen = member.selection or {}
+        out.append({"seed": member.seed, "lr": member.spec.lr, "weight_decay": member.spec.weight_decay}
+                   | {k: chosen[k] for k in ("metric", "value", "val_examples") if k in chosen})  # fmt: skip
+    return out
 
 
 def headline(scored: dict[str, TaskProbes | NotMeasured]) -> dict:

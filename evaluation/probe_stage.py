@@ -10,7 +10,15 @@ import shutil
 import numpy as np
 
 from config.params import Params
-from evaluation.probe_protocol import FrameSource, TaskProbes, fit_protocol, predictions, task_report
+from evaluation.probe_protocol import (
+    FrameSource,
+    TaskProbes,
+    fit_protocol,
+    predictions,
+    protocol_summary,
+    selections,
+    task_report,
+)
 from evaluation.results import jsonable
 from model.config import token_time_steps
 
@@ -28,7 +36,8 @@ def run_probe_stage(params: Params, frame_source: FrameSource, label_source: str
         raise ValueError(f"no EF probe could be fitted: {result.tasks.get('ef', 'ef is not in probe.tasks')}")
     if layout.probes_dir.exists():  # a task measured last time but not now must not leave its old probes
         shutil.rmtree(layout.probes_dir)
-    lines = []
+    protocol = protocol_summary(params.probe)
+    lines = [protocol["text"]]
     for task, ensemble in result.ensembles().items():
         saved = ensemble.save_dir(layout.probes_dir / task)
         lines.append(f"saved {len(saved)} {task} probes (seeds {', '.join(map(str, ensemble.seeds))}) in "
@@ -36,6 +45,7 @@ def run_probe_stage(params: Params, frame_source: FrameSource, label_source: str
     frame.to_csv(layout.probe_frame, index=False)
     metrics = {
         "embeddings": str(embeddings), "label_source": label_source, "probe": result.spec.__dict__,
+        "probe_protocol": protocol,
         "tasks": {task: task_report(r) for task, r in result.tasks.items()},
     }  # fmt: skip
     layout.probe_metrics.parent.mkdir(parents=True, exist_ok=True)
@@ -50,5 +60,10 @@ def run_probe_stage(params: Params, frame_source: FrameSource, label_source: str
             lines.append(f"{task} @ {float(fraction):.0%} labels: {shown}")
         served = {k: f"{v['value']:.3f}" for k, v in task_result.metrics.items()}
         lines.append(f"{task} served ensemble of {len(task_result.ensemble.seeds)} (TEST): {served}")
+        chosen = [s for s in selections(task_result.ensemble) if "metric" in s]
+        if chosen:
+            lines.append(f"{task} heads selected on VAL: " + "; ".join(
+                f"seed {s['seed']}: lr {s['lr']:g}, wd {s['weight_decay']:g} ({s['metric']} {s['value']:.3f})"
+                for s in chosen))  # fmt: skip
     lines.append(f"wrote {layout.probe_metrics}")
     return lines

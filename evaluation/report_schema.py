@@ -74,9 +74,60 @@ class MeanPredictor(_Strict):
     n_fit: int | None = None
 
 
+class PerVideo(_Strict):
+    """Per-video TEST EF: the paired comparisons' input (evaluation.bootstrap.paired_errors)."""
+
+    FileName: list[str]
+    true: list[float]
+    predicted: list[float]
+
+
+class PixelEstimator(_Strict):
+    ef_mae: float = Field(ge=0)
+    ef_rmse: float = Field(ge=0)
+    tuned: dict[str, float]  # the CV-chosen ridge alpha or dark-area percentile, and cv_mae_train
+    ef_predictions: PerVideo
+
+
+class PixelBaselines(_Strict):
+    """evaluation.baselines.pixel: the shortcut audit's pixel-only estimators on the probes' rows."""
+
+    estimators: dict[str, PixelEstimator]
+    best: str  # the lowest TEST MAE
+    fit_on: Literal["TRAIN", "TRAIN+VAL"]
+    n_fit: int = Field(ge=0)
+    features: str  # "computed" or "reused <cache file>"
+
+    @model_validator(mode="after")
+    def _best_is_one(self) -> PixelBaselines:
+        if self.best not in self.estimators:
+            raise ValueError(f"best pixel baseline {self.best!r} is not one of {sorted(self.estimators)}")
+        return self
+
+
 class Baselines(_Open):
     random_init: RandomInit
     mean_predictor: MeanPredictor
+    pixel: PixelBaselines | Unmeasured | None = None  # None: a report older than the pixel baselines
+
+
+class ProbeProtocol(_Strict):
+    """evaluation.probe_protocol.protocol_summary: the probe every table of the report was measured with."""
+
+    kind: Literal["attentive", "linear"]
+    depth: int = Field(ge=1)
+    heads: int = Field(ge=1)  # probe heads of the lr × wd grid
+    grid: list[list[float]]
+    fit_on: Literal["TRAIN", "TRAIN+VAL"]
+    selected_on: Literal["VAL"] | None
+    temporal_contrast: bool
+    text: str
+
+    @model_validator(mode="after")
+    def _selected_iff_grid(self) -> ProbeProtocol:
+        if len(self.grid) != self.heads or (self.selected_on is not None) != (self.heads > 1):
+            raise ValueError("a probe protocol selects on VAL exactly when its grid has more than one head")
+        return self
 
 
 class Gate(_Strict):
@@ -182,6 +233,7 @@ class PairedComparison(_Strict):
     candidate_mae: float = Field(ge=0)
     baseline_mae: float = Field(ge=0)
     text: str
+    baseline: str | None = None  # which pixel-only estimator, for the comparison with the best of them
 
     @model_validator(mode="after")
     def _ordered(self) -> PairedComparison:
@@ -200,6 +252,7 @@ class EvaluationReport(_Open):
     pediatric: Pediatric | Unmeasured
     effective_rank: EffectiveRanks | Unmeasured | None = None  # None: a report older than the monitor
     comparisons: dict[str, PairedComparison | Unmeasured] | None = None  # None: a report older than them
+    probe_protocol: ProbeProtocol | None = None  # None: a report older than the probe selection
     gates: list[Gate]
     probes: dict[str, str]  # "ef/seed-0.pt" -> sha256 of the packaged, served file
     test_set: dict[str, int | str]

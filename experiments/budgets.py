@@ -32,7 +32,8 @@ BUDGETS = {
     "tiny": Budget("tiny"),
     # one GPU (H100 / H200 class): EchoJEPA-L's encoder (ViT-L/16) at 16×112² (EchoNet's resolution),
     # 30k steps at batch 64, bf16 — about 1.4 EFLOP for JEPA, ~1 h at 40 % MFU, less for the others;
-    # the paper's probe (depth 4, 16 heads, 20 epochs) over 4 clips per video
+    # the paper's probe (depth 4, 16 heads, 20 epochs, a 3 lr × 3 wd grid selected on VAL) over 4 clips
+    # per video
     "gpu": Budget(
         "gpu",
         overrides={
@@ -54,6 +55,9 @@ BUDGETS = {
             "trainer.precision": "bf16-mixed",
             "probe.depth": 4,
             "probe.heads": 16,
+            # V-JEPA 2's probe selection at GPU scale: 9 heads in one pass (its own sweep is larger still)
+            "probe.lr_grid": [0.005, 0.001, 0.0003],
+            "probe.wd_grid": [0.01, 0.1, 0.4],
             "probe.epochs": 20,
             "probe.clips_per_video": 4,
         },

@@ -1,9 +1,9 @@
 """The seed table's measurements of one frozen encoder, the EchoJEPA paper's protocol in miniature, through
 the evaluation's own pieces: EF MAE and view accuracy at every label fraction of params.yaml `probe:`
-(evaluation.probe_protocol.fit_protocol on the manifest's TRAIN+VAL -> TEST, every seed), EF MAE under the
-robustness settings of `evaluate:` and their mean relative increase (evaluation.robustness, the served
-ensemble of the 100 % probes), and the pediatric shift: that ensemble applied zero-shot
-(evaluation.pediatric) against probes trained on pediatric studies.
+(evaluation.probe_protocol.fit_protocol on the manifest: TRAIN fits the heads, VAL selects, TEST scores;
+every seed), EF MAE under the robustness settings of `evaluate:` and their mean relative increase
+(evaluation.robustness, the served ensemble of the 100 % probes), and the pediatric shift: that ensemble
+applied zero-shot (evaluation.pediatric) against probes trained on pediatric studies.
 
 Pediatric sets are small (EchoNet-Pediatric's test fold, the simulator's 60 studies), so the pediatric
 probe is scored by K-fold cross-validation grouped by patient: every labelled pediatric study is a test
@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from config.layout import DataLayout
 from config.params import Params
+from evaluation import baselines
 from evaluation.pediatric import PediatricSet, load_pediatric, zero_shot
-from evaluation.probe_protocol import TaskProbes, fit_protocol, fit_task, split_masks
+from evaluation.probe_protocol import TaskProbes, fit_protocol, fit_task, selections, split_masks
 from evaluation.results import NotMeasured
 from evaluation.robustness import robustness_report
 from evaluation.subgroups import mae
@@ -31,6 +33,7 @@ from model.vision_transformer import VideoViT
 
 # 3 folds: a third of the pediatric studies tested per fold (20 of the simulator's 60), 9 probes in all
 PEDIATRIC_FOLDS = 3
+VAL_FOLDS = 5  # with a grid of probe heads: a patient-grouped fifth of each fold's training studies selects
 
 
 def patient_folds(table: pd.DataFrame, k: int, seed: int = 0) -> np.ndarray:
@@ -43,9 +46,10 @@ def patient_folds(table: pd.DataFrame, k: int, seed: int = 0) -> np.ndarray:
 
 def probe_trained(data: PediatricSet, params: Params, folds: int, adult_train: int) -> dict | NotMeasured:
     """EF MAE of probes trained on pediatric studies, K-fold grouped by patient (`fit_task` per fold, the
-    fold as TEST). The pediatric probe gets at least the optimiser steps of the adult one (`adult_train`
-    studies at the same epochs): on a set a fifth of the size, the same epochs would leave it undertrained
-    and blame the representation for it."""
+    fold as TEST; with a grid of heads, a patient-grouped fifth of the other folds as VAL, which selects the
+    head; every study is still tested exactly once). The pediatric probe gets at least the optimiser steps
+    of the adult one (`adult_train` studies at the same epochs): on a set a fifth of the size, the same
+    epochs would leave it undertrained and blame the representation for it."""
     if len(data.true) < 2 * folds:
         return NotMeasured(f"{data.dataset} has {len(data.true)} EF-labelled studies; need {2 * folds}")
     groups = (data.rows.PatientID if "PatientID" in data.rows else data.rows.FileName).nunique()
@@ -54,19 +58,35 @@ def probe_trained(data: PediatricSet, params: Params, folds: int, adult_train: i
         return NotMeasured(f"{data.dataset}: the labelled studies come from {groups} patient(s); need 2")
     fold = patient_folds(data.rows, folds)
     probe = params.probe
-    train_n = len(data.true) * (folds - 1) / folds
+    splits = [np.where(fold == f, "TEST", "TRAIN") for f in range(folds)]
+    if probe.selects_on_val:  # a grid of heads: a patient-grouped fifth of each fold's training rows is VAL
+        for split in splits:
+            rest = split == "TRAIN"
+            split[np.flatnonzero(rest)[patient_folds(data.rows[rest], VAL_FOLDS, seed=1) == 0]] = "VAL"
+    train_n = float(np.mean([(split == "TRAIN").sum() for split in splits]))
     steps = math.ceil(adult_train / probe.batch_size) / math.ceil(train_n / probe.batch_size)
     epochs = max(probe.epochs, math.ceil(probe.epochs * steps))
     config = params.with_overrides({"probe.epochs": epochs, "probe.fractions": [1.0]}).probe
     spec = config.spec(time_steps=token_time_steps(params.pretrain))
     predicted = np.zeros((len(config.seeds), len(data.true)))
-    for f in range(folds):
-        frame = data.rows.assign(Split=np.where(fold == f, "TEST", "TRAIN"))
+    for split in splits:
+        frame = data.rows.assign(Split=split)
         fitted = fit_task(data.tokens, frame, "ef", config, spec)
         if isinstance(fitted, NotMeasured):
             return fitted
         predicted[:, fitted.test_rows] = fitted.per_seed
     return {"folds": folds, "probe_epochs": epochs, "ef_mae": mae(predicted, data.true)}
+
+
+def run_baselines(params: Params, adult: DataLayout, folder: Path) -> dict:
+    """The encoder-free baselines of a seed table (evaluation.baselines, as the evaluation reports them): the
+    mean predictor and the pixel-only estimators, on exactly the rows the probes fit on (pixel features
+    cached in `folder`)."""
+    table = build_clip_cache(adult.dataset_dir, adult.cache_dir, manifest=adult.manifest)
+    return {
+        "mean_predictor": baselines.mean_predictor(table, params.probe),
+        "pixel": baselines.pixel(params, table, adult.cache_dir, folder),
+    }
 
 
 def pediatric_shift(
@@ -127,6 +147,7 @@ def measure(
         names = table.FileName[ef.test_rows].tolist()
         # per TEST video, the served ensemble's EF: the paired bootstrap CIs of the claims draw from these
         out["ef_test"] = {"FileName": names, "true": ef.true.tolist(), "predicted": ef.served.tolist()}
+        out["ef_selection"] = selections(ef.ensemble)  # the head each served EF probe is (VAL-selected)
         out["robustness"] = robustness_report(
             encoder, config, adult.cache_dir, names, ef.true, ef.ensemble, ef.metrics["mae"],
             params.evaluate, clips, on_progress,

@@ -20,6 +20,7 @@ from typing import Any
 from config import PARAMS_FILE
 from config.layout import DataLayout
 from config.params import Params, load_params, parse_overrides
+from evaluation.probe_protocol import protocol_summary
 from evaluation.results import jsonable
 from evaluation.tokens import Progress
 from experiments.budgets import (
@@ -31,10 +32,11 @@ from experiments.budgets import (
     datasets,
     method_params,
 )
-from experiments.protocol import PEDIATRIC_FOLDS, measure
+from experiments.protocol import PEDIATRIC_FOLDS, measure, run_baselines
 
 NAME = "seed-table"  # reports/experiments/<NAME>/, models/experiments/<NAME>-<budget>/
-PROTOCOL_VERSION = 3  # bumped when the measurements change shape: cached ones are then measured again
+# bumped when the measurements change shape: cached ones are then measured again (4: ef_selection)
+PROTOCOL_VERSION = 4
 
 
 def run_folder(models_dir: Path, budget: str, method: str, params: Params, adult: DataLayout) -> Path:
@@ -162,6 +164,10 @@ def run_seed_table(
         cache = out_dir / "methods" / f"{method}.json"
         numbers = measured(method, encoder_path, run_params, adult, pediatric, cache, on_progress, on_stage)
         results["methods"][method] = numbers | {"pretraining": pretraining(run_params, encoder_path, train)}
+    if on_stage:
+        on_stage("baselines: mean predictor and pixel-only estimators")
+    results["baselines"] = run_baselines(base, adult, out_dir / "baselines")
+    results["probe_protocol"] = protocol_summary(base.probe)
     results["overrides"] = settings
     results["config"] = {
         "model": base.model.model_dump(mode="json"), "probe": base.probe.model_dump(mode="json"),

@@ -109,7 +109,8 @@ def probe(
 ) -> None:
     """Fit the frozen-encoder probes (EF regression, view classification) on the run's token cache.
 
-    The one probe protocol (evaluation.probe_protocol): TRAIN+VAL → TEST at probe.fractions of the labels,
+    The one probe protocol (evaluation.probe_protocol): TRAIN fits the lr × wd grid of heads, VAL selects
+    (one head: TRAIN+VAL fits), TEST scores, at probe.fractions of the labels,
     one probe per probe.seeds; the 100 % probes of every seed are saved as the served ensemble
     (models/RUN/probes/<task>/seed-<n>.pt, which `evaluate` gates and packaging ships), with the training
     frame beside them; metrics and TEST predictions go to reports/probes/.
@@ -161,6 +162,7 @@ def evaluate(*, params: Path = PARAMS_FILE, set: list[str] | None = None, strict
     import hashlib
 
     from config.params import load_params
+    from evaluation.comparisons import baseline_lines
     from evaluation.evaluate import evaluate_candidate
     from evaluation.gates import GateCounts, failed_gates, rows
     from evaluation.model_card import write_report
@@ -182,6 +184,8 @@ def evaluate(*, params: Path = PARAMS_FILE, set: list[str] | None = None, strict
     json_path, html_path = write_report(report, layout.reports_dir)
     gates = rows(report["gates"])
     print(f"wrote {json_path} and {html_path}: {GateCounts.of(gates)}")
+    for line in baseline_lines(report):
+        print(f"  {line}")
     for warning in report.get("warnings", []):
         print(f"  WARNING {warning}")
     for line in failed_gates(gates):

@@ -125,8 +125,14 @@ class ProbeConfig(Section):
     depth: int = Field(ge=1)  # self-attention blocks before the cross-attention pooling, plus one
     heads: int = Field(ge=1)
     epochs: int = Field(gt=0)
-    lr: float = Field(gt=0)
+    lr: float = Field(gt=0)  # the one head's settings when there is no grid (lr_grid / wd_grid empty)
     weight_decay: float = Field(ge=0)
+    # V-JEPA 2's probe selection: one head per (lr, weight_decay) of lr_grid × wd_grid, trained in one pass
+    # over the same batches on TRAIN, the best on VAL kept (model.probes.fit_probe_heads). Empty (a config
+    # older than the grid) or one head in all: lr / weight_decay alone, fitted on TRAIN+VAL, no selection.
+    # The only fields with a default, so that such configs still load unchanged.
+    lr_grid: tuple[float, ...] = ()
+    wd_grid: tuple[float, ...] = ()
     batch_size: int = Field(gt=0)
     tasks: tuple[Literal["ef", "view"], ...]
     fractions: tuple[float, ...]  # label fractions of the training rows (stratified, seeded, ≥ 2 per class)
@@ -144,12 +150,31 @@ class ProbeConfig(Section):
             raise ValueError("fractions must lie in (0, 1] and include 1.0 (the served, gated probes)")
         return tuple(sorted(fractions))
 
+    @field_validator("lr_grid", "wd_grid")
+    @classmethod
+    def _grid(cls, values: tuple[float, ...], info) -> tuple[float, ...]:
+        low_ok = (lambda v: v > 0) if info.field_name == "lr_grid" else (lambda v: v >= 0)
+        if any(not low_ok(v) for v in values) or len(set(values)) != len(values):
+            raise ValueError("grid values must be distinct, lr > 0 and weight_decay >= 0")
+        return values
+
     @field_validator("seeds", "tasks")
     @classmethod
     def _not_empty(cls, values: tuple) -> tuple:
         if not values:
             raise ValueError("must not be empty")
         return values
+
+    def grid(self) -> tuple[tuple[float, float], ...]:
+        """The probe heads' (lr, weight_decay), lr-major: lr_grid × wd_grid, each grid defaulting to the
+        single lr / weight_decay."""
+        lrs, wds = self.lr_grid or (self.lr,), self.wd_grid or (self.weight_decay,)
+        return tuple((lr, wd) for lr in lrs for wd in wds)
+
+    @property
+    def selects_on_val(self) -> bool:
+        """More than one head: TRAIN fits, VAL selects. One head: TRAIN+VAL fits (nothing to select)."""
+        return len(self.grid()) > 1
 
     def spec(self, kind: str | None = None, time_steps: int = 0):
         """The ProbeSpec that model.probes trains with; `time_steps` = the encoder's token time steps

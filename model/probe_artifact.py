@@ -4,7 +4,8 @@ raw outputs into EF in percent or view probabilities.
 Before it, the probe `.pt` dict was written in two places with two meanings of `classes` (a class count in
 the target statistics, class names beside them) and serving denormalised EF itself. A `ProbeArtifact` holds
 weights, its spec, the token width, the target normalisation (regression) or the class names
-(classification), the seed and how many examples it saw; `outputs` is the only denormalisation.
+(classification), the seed, how many examples it saw and, when it was selected among a grid of heads on
+VAL, that selection; `outputs` is the only denormalisation.
 
     artifact = ProbeArtifact.load("models/jepa-tiny/probes/ef/seed-0.pt")
     ef = artifact.predict(tokens)             # tokens [V, C, N, D] -> EF [V], clip-averaged
@@ -43,6 +44,10 @@ class ProbeArtifact:
     target_mean: float | None = None  # regression: the z-score of the training targets
     target_std: float | None = None
     class_names: tuple[str, ...] = ()  # classification: output index -> class name
+    # V-JEPA 2's probe selection, when the head was chosen among a grid on VAL (evaluation.probe_protocol):
+    # {metric, value, lr, weight_decay, val_examples, heads: [{lr, weight_decay, value}]}; None: one head
+    # (its lr and weight decay are the spec's either way)
+    selection: dict | None = field(default=None, compare=False)
     sha256: str | None = field(default=None, compare=False)  # of the file it was loaded from
 
     def __post_init__(self) -> None:
@@ -100,7 +105,7 @@ class ProbeArtifact:
             "format": FORMAT, "task": self.task, "spec": self.spec.__dict__, "width": self.width,
             "state_dict": self.state_dict, "seed": self.seed, "train_examples": self.train_examples,
             "target_mean": self.target_mean, "target_std": self.target_std,
-            "class_names": list(self.class_names),
+            "class_names": list(self.class_names), "selection": self.selection,
         }  # fmt: skip
         torch.save(item, path)
         return path
@@ -121,6 +126,7 @@ class ProbeArtifact:
                 state_dict=item["state_dict"], seed=int(item["seed"]),
                 train_examples=int(item["train_examples"]), target_mean=item["target_mean"],
                 target_std=item["target_std"], class_names=tuple(item["class_names"]),
+                selection=item.get("selection"),  # absent in files older than the probe selection
                 sha256=hashlib.sha256(data).hexdigest(),
             )  # fmt: skip
         except (KeyError, TypeError, AttributeError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:

@@ -1,7 +1,8 @@
 """Frozen-encoder evaluation: an attentive probe (V-JEPA 2's AttentivePooler: a learnable query,
 depth−1 self-attention blocks, one cross-attention block, a linear head) over cached tokens, and a linear
 probe on pooled features. EF is regressed on a z-scored target; views are classified. Predictions are
-averaged over several clips per video (test-time averaging)."""
+averaged over several clips per video (test-time averaging). `fit_probe_heads` trains V-JEPA 2's grid of
+heads (one per lr × weight decay) in one pass; evaluation.probe_protocol selects among them on VAL."""
 
 from __future__ import annotations
 
@@ -103,12 +104,38 @@ def build_probe(spec: ProbeSpec, width: int, out: int) -> nn.Module:
 def fit_probe(
     tokens: np.ndarray, target: np.ndarray, kind: str, spec: ProbeSpec, seed: int, classes: int = 0
 ) -> tuple[nn.Module, float | None, float | None]:
-    """Train a probe on cached tokens [V, C, N, D] (C clips per video; one drawn per video per epoch).
+    """Train one probe (spec.lr, spec.weight_decay) on cached tokens [V, C, N, D]: `fit_probe_heads` with
+    a grid of one head. Returns the probe and the target mean and std (None for a classifier)."""
+    heads, mean, std = fit_probe_heads(tokens, target, kind, spec, seed, classes)
+    return heads[0], mean, std
 
-    kind: "regression" (the target is z-scored inside; the returned mean and std undo it) or
-    "classification" (int labels in [0, classes)). Returns the probe and the target mean and std (None
-    for a classifier)."""
-    torch.manual_seed(seed)
+
+def fit_probe_heads(
+    tokens: np.ndarray,
+    target: np.ndarray,
+    kind: str,
+    spec: ProbeSpec,
+    seed: int,
+    classes: int = 0,
+    grid: tuple[tuple[float, float], ...] = (),
+) -> tuple[list[nn.Module], float | None, float | None]:
+    """Train one probe head per (lr, weight_decay) of `grid` in one pass (V-JEPA 2's multi-head probe
+    selection) on cached tokens [V, C, N, D] (C clips per video; one drawn per video per epoch).
+
+    Every head sees the same batches in the same order: each batch is drawn and converted once and forwarded
+    into every head; the heads' losses are summed into one backward (they share no weight, so each head's
+    gradient is its own loss's), and one AdamW steps them with a parameter group per head under the same
+    cosine schedule. Every head starts from the same seeded weights, so heads differ only by their (lr,
+    weight_decay), and a head trained in a grid is the probe `fit_probe` trains alone with its settings.
+
+    Args:
+        kind: "regression" (the target is z-scored inside; the returned mean and std undo it) or
+            "classification" (int labels in [0, classes)).
+        grid: the heads' (lr, weight_decay); empty: the one head of spec.lr and spec.weight_decay.
+    Returns:
+        the heads in grid order, and the target mean and std (None for a classifier).
+    """
+    grid = tuple(grid) or ((spec.lr, spec.weight_decay),)
     rng = np.random.default_rng(seed)
     v, c, _, d = tokens.shape
     mean = std = None
@@ -120,8 +147,15 @@ def fit_probe(
         y = torch.tensor(target, dtype=torch.long)
         out, loss_fn = max(classes, int(target.max()) + 1), nn.CrossEntropyLoss()
     device = probe_device()
-    probe = build_probe(spec, d, out).to(device)
-    optimizer = torch.optim.AdamW(probe.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+    heads = []
+    for _ in grid:
+        torch.manual_seed(seed)  # the same initial weights for every head
+        heads.append(build_probe(spec, d, out).to(device))
+    groups = [
+        {"params": head.parameters(), "lr": lr, "weight_decay": wd}
+        for head, (lr, wd) in zip(heads, grid, strict=True)
+    ]
+    optimizer = torch.optim.AdamW(groups)
     steps = spec.epochs * max(1, int(np.ceil(v / spec.batch_size)))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     y = y.to(device)
@@ -132,12 +166,12 @@ def fit_probe(
             clip = rng.integers(0, c, len(idx))
             # one batch at a time to float32 (a ViT-L token cache does not fit in memory as float32)
             batch = torch.from_numpy(np.asarray(tokens[idx, clip], dtype=np.float32)).to(device)
-            loss = loss_fn(probe(batch), y[idx])
+            loss = sum(loss_fn(head(batch), y[idx]) for head in heads)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             scheduler.step()
-    return probe.cpu().eval(), mean, std
+    return [h.cpu().eval() for h in heads], mean, std
 
 
 def probe_device() -> torch.device:

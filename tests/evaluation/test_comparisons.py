@@ -55,3 +55,32 @@ def test_what_cannot_be_compared_is_not_measured_with_a_reason() -> None:
     out = ef_comparisons(_predictions([1.0] * 8), {"ef_mae": NotMeasured("no ef task")}, {})
     assert isinstance(out["ef_mae_vs_random_init"], NotMeasured)
     assert "no mean predictor" in out["ef_mae_vs_mean_predictor"].reason
+
+
+def test_the_candidate_is_compared_with_the_best_pixel_baseline() -> None:
+    candidate = _predictions([1, -1, 1, -1, 1, -1, 1, -1])
+    pixel = {
+        "best": "tubelet",
+        "estimators": {"tubelet": {"ef_predictions": _predictions([3, -3, 3, -3, 3, -3, 3, -3])}},
+    }
+    out = ef_comparisons(candidate, {}, {}, pixel)
+    vs_pixel = out["ef_mae_vs_best_pixel_baseline"]
+    assert vs_pixel["baseline"] == "tubelet" and vs_pixel["difference"] == pytest.approx(-2.0)
+    assert vs_pixel["excludes_zero"] and "tubelet pixel baseline" in vs_pixel["text"]
+    unmeasured = ef_comparisons(candidate, {}, {}, NotMeasured("4 labelled TRAIN studies"))
+    assert "4 labelled TRAIN studies" in unmeasured["ef_mae_vs_best_pixel_baseline"].reason
+    assert "ef_mae_vs_best_pixel_baseline" not in ef_comparisons(candidate, {}, {})  # no pixel baselines run
+
+
+def test_the_evaluate_summary_names_the_probe_and_each_baseline() -> None:
+    from evaluation.comparisons import baseline_lines
+    from evaluation.results import jsonable
+    from tests.evaluation.test_model_card import _report
+
+    lines = baseline_lines(jsonable(_report()))
+    assert lines[0] == "probe: attentive depth 1, 4 heads (2 lr × 2 wd grid), selected on VAL"
+    assert lines[1] == "EF MAE (TEST): candidate 8.00"
+    assert lines[-1] == (
+        "  vs best pixel baseline (tubelet): 7.50; candidate − it +0.50 [-0.40, +1.30] "
+        "(95 % paired bootstrap)"
+    )

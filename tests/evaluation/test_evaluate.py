@@ -105,7 +105,16 @@ def test_the_report_has_the_interface_schema(setup: dict) -> None:
     assert all(set(g) >= {"name", "value", "threshold", "passed"} for g in report["gates"])
     json.dumps(report, allow_nan=False)  # plain JSON types, all finite
     check_report(report)  # numbers where numbers belong, reasons where they do not
-    phases = {"embed", "probes", "baseline", "effective_rank", "robustness", "pediatric", "total"}
+    phases = {
+        "embed",
+        "probes",
+        "baseline",
+        "pixel_baselines",
+        "effective_rank",
+        "robustness",
+        "pediatric",
+        "total",
+    }
     assert set(report["timing"]["wall_s"]) == set(report["timing"]["cpu_s"]) == phases
     assert {"embed_random_init", "pediatric"} <= set(setup["phases"])
     assert report["embeddings"]["candidate"].startswith("reused")  # the embed stage's token cache
@@ -143,15 +152,17 @@ def test_metrics_are_finite_and_unlabelled_studies_are_excluded(setup: dict) -> 
 
 def test_baselines_random_init_and_the_mean_of_the_probes_training_rows(setup: dict) -> None:
     baselines, manifest = setup["report"]["baselines"], setup["manifest"]
-    fit = manifest.Split.isin(["TRAIN", "VAL"]) & manifest.EF.notna()  # exactly the rows the probes train on
+    # params.yaml's grid of heads: the probes fit on TRAIN (VAL selects), so the mean predictor does too
+    fit = (manifest.Split == "TRAIN") & manifest.EF.notna()  # exactly the rows the probes train on
     train_mean = manifest.EF[fit].mean()
     test_ef = manifest.EF[(manifest.Split == "TEST") & manifest.EF.notna()].to_numpy()
     assert baselines["mean_predictor"]["train_mean"] == pytest.approx(train_mean)
     assert baselines["mean_predictor"]["ef_mae"] == pytest.approx(np.abs(test_ef - train_mean).mean())
     assert (
         baselines["mean_predictor"]["n_fit"] == int(fit.sum())
-        and baselines["mean_predictor"]["fit_on"] == "TRAIN+VAL"
+        and baselines["mean_predictor"]["fit_on"] == "TRAIN"
     )
+    assert setup["stage"]["tasks"]["ef"]["by_fraction"]["1"]["train_examples"] == int(fit.sum())
     assert np.isfinite(baselines["random_init"]["ef_mae"]["mean"])
     assert np.isfinite(baselines["random_init"]["view_accuracy"]["mean"])
     # the random-init tokens were cached for the next evaluation
@@ -188,6 +199,41 @@ def test_the_candidate_is_compared_with_each_baseline_over_the_same_test_videos(
     vs_mean = report["comparisons"]["ef_mae_vs_mean_predictor"]
     assert vs_mean["baseline_mae"] == pytest.approx(report["baselines"]["mean_predictor"]["ef_mae"])
     assert vs_mean["difference"] == pytest.approx(vs_mean["candidate_mae"] - vs_mean["baseline_mae"])
+
+
+def test_the_pixel_baselines_fit_on_the_probes_rows_and_the_candidate_is_compared_with_the_best(
+    setup: dict,
+) -> None:
+    report, manifest = setup["report"], setup["manifest"]
+    pixel = report["baselines"]["pixel"]
+    assert set(pixel["estimators"]) == {"tubelet", "std_map", "dark_area"} and pixel["fit_on"] == "TRAIN"
+    assert pixel["n_fit"] == report["baselines"]["mean_predictor"]["n_fit"]
+    labelled_test = manifest[(manifest.Split == "TEST") & manifest.EF.notna()]
+    for estimator in pixel["estimators"].values():
+        predictions = estimator["ef_predictions"]
+        assert sorted(predictions["FileName"]) == sorted(labelled_test.FileName.astype(str))
+        errors = np.abs(np.subtract(predictions["predicted"], predictions["true"]))
+        assert estimator["ef_mae"] == pytest.approx(errors.mean())
+    best = pixel["best"]
+    assert pixel["estimators"][best]["ef_mae"] == min(e["ef_mae"] for e in pixel["estimators"].values())
+    vs_pixel = report["comparisons"]["ef_mae_vs_best_pixel_baseline"]
+    assert vs_pixel["baseline"] == best and vs_pixel["n"] == len(labelled_test)
+    assert vs_pixel["baseline_mae"] == pytest.approx(pixel["estimators"][best]["ef_mae"])
+    assert vs_pixel["candidate_mae"] == pytest.approx(report["metrics"]["ef_mae"]["value"])
+    # the features were cached beside the random-init tokens for the next evaluation
+    cache = setup["root"] / setup["params"].layout().baseline_embeddings_dir / "pixel_features.npz"
+    assert cache.is_file() and pixel["features"] == "computed"
+
+
+def test_the_report_names_the_probe_protocol_and_the_selected_heads(setup: dict) -> None:
+    report = setup["report"]
+    protocol = report["probe_protocol"]
+    assert protocol["text"] == "probe: attentive depth 1, 4 heads (2 lr × 2 wd grid), selected on VAL"
+    assert (protocol["heads"], protocol["fit_on"], protocol["selected_on"]) == (4, "TRAIN", "VAL")
+    chosen = report["tasks"]["ef"]["selection"]
+    assert [s["seed"] for s in chosen] == [0, 1]
+    grid = [tuple(g) for g in protocol["grid"]]
+    assert all((s["lr"], s["weight_decay"]) in grid and s["metric"] == "val_mae" for s in chosen)
 
 
 def test_the_collapse_monitor_measures_the_served_and_random_init_encoders(setup: dict) -> None:

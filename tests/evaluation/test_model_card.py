@@ -46,6 +46,25 @@ def _report() -> dict:
                             "view_accuracy": ms(0.5),
                             "view_macro_f1": ms(0.4), "label_efficiency": {}},
             "mean_predictor": {"ef_mae": 10.7, "train_mean": 55.0, "fit_on": "TRAIN"},
+            "pixel": {"best": "tubelet", "fit_on": "TRAIN", "n_fit": 200, "features": "computed",
+                      "estimators": {
+                          name: {"ef_mae": mae, "ef_rmse": mae + 2, "tuned": {"alpha": 10.0},
+                                 "ef_predictions": {"FileName": ["v0", "v1"], "true": [50.0, 60.0],
+                                                    "predicted": [52.0, 57.0]}}
+                          for name, mae in (("tubelet", 7.5), ("std_map", 9.1), ("dark_area", 10.2))}},
+        },
+        "probe_protocol": {
+            "kind": "attentive", "depth": 1, "heads": 4, "fit_on": "TRAIN", "selected_on": "VAL",
+            "grid": [[0.001, 0.01], [0.001, 0.1], [0.0003, 0.01], [0.0003, 0.1]], "temporal_contrast": False,
+            "text": "probe: attentive depth 1, 4 heads (2 lr × 2 wd grid), selected on VAL",
+        },
+        "tasks": {"ef": {"selection": [{"seed": 0, "lr": 0.0003, "weight_decay": 0.1, "metric": "val_mae",
+                                        "value": 7.25, "val_examples": 40}]}},
+        "comparisons": {
+            "ef_mae_vs_best_pixel_baseline": {
+                "difference": 0.5, "low": -0.4, "high": 1.3, "n": 30, "level": 0.95, "excludes_zero": False,
+                "candidate_mae": 8.0, "baseline_mae": 7.5, "baseline": "tubelet", "text": "…",
+            },
         },
         "subgroups": {
             "reduced_ef": {"threshold": 40.0, "n": 5, "n_total": 30, "ef_mae": ms(14.0),
@@ -174,3 +193,22 @@ def test_the_schema_refuses_a_string_where_a_number_belongs() -> None:
     broken["gates"][0]["blocks"] = not broken["gates"][0]["blocks"]
     with pytest.raises(ValueError, match="blocks"):
         check_report(broken)
+
+
+def test_the_card_shows_the_probe_protocol_and_the_pixel_baselines() -> None:
+    report = _report()
+    page = render(report)
+    line = "probe: attentive depth 1, 4 heads (2 lr × 2 wd grid), selected on VAL."
+    assert page.count(line) == 2  # beside the metrics and the baselines tables
+    assert "ef seed 0: lr 0.0003, wd 0.1 (val_mae 7.25)" in page
+    baselines = page.split("<h2>Baselines of the same run</h2>")[1].split("<h2>")[0]
+    assert "pixel: ridge on tubelet grey-level statistics (best), fitted on TRAIN" in baselines
+    assert "<td>7.5</td>" in baselines and "<td>10.2</td>" in baselines
+    assert "vs the best pixel baseline (tubelet): EF MAE difference" in baselines
+    assert "+0.50 [-0.40, +1.30]" in baselines and "the interval includes zero" in baselines
+    check_report(jsonable(report))
+    # a report older than the probe selection and the pixel baselines still renders
+    older = {k: v for k, v in report.items() if k not in ("probe_protocol", "tasks", "comparisons")}
+    older["baselines"] = {k: v for k, v in report["baselines"].items() if k != "pixel"}
+    assert "selected on VAL" not in render(older) and "pixel:" not in render(older)
+    check_report(jsonable(older))

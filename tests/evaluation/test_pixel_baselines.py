@@ -1,6 +1,6 @@
 """The shortcut audit: its pixel statistics on hand-made clips whose answers are known, the paired bootstrap,
-and the verdict on the session's simulated dataset (today's simulator: a shortcut) against its negative
-control (the same pixels with EF shuffled across videos: no shortcut).
+and the verdict on a planted shortcut (positive control) against its negative control (the same pixels
+with EF shuffled across videos: no shortcut), and the simulator's own figure on the session's dataset.
 
 The session dataset (tests/conftest.py: 240 mixed-cohort videos, seed 1, about 30 TEST) is shared with the
 realism tests, so the audit adds only its features and fits (about 10 s on 2 cores) to a suite run.
@@ -77,17 +77,31 @@ def audited(sim_dir: Path, filelist: pd.DataFrame):
     return features, filelist
 
 
-def test_the_audit_flags_todays_simulator(audited):
+def test_the_audit_flags_a_planted_shortcut(audited):
+    """Positive control: the session's own pixels with EF replaced by a linear function of one tubelet's
+    temporal statistic plus 2 points of noise. The audit must find it (the negative control below must not)."""
     features, table = audited
-    result = shortcut_audit(features, table, draws=500)
+    x = features.tubelet[:, : features.tubelet.shape[1] // 2]  # the temporal-std half
+    column = x[:, int(np.argmax(x.std(axis=0)))]
+    noise = np.random.default_rng(0).normal(0.0, 2.0, len(table))
+    planted = table.assign(EF=55.0 + 12.0 * (column - column.mean()) / column.std() + noise)
+    result = shortcut_audit(features, planted, draws=500)
     assert result.verdict == "shortcut"
     tubelet = result.estimators["tubelet"]
-    # issue 15 measured 4.97 against the mean predictor's 10.5 (0.47×) on 47 TEST videos
-    assert tubelet["ratio_to_mean_predictor"] <= 0.6
-    assert tubelet["mae"] <= 0.6 * result.mean_predictor_mae
+    assert tubelet["ratio_to_mean_predictor"] <= 0.5
     assert tubelet["mae_difference_ci95"][1] < 0  # the gain's CI excludes zero
     assert result.test_videos == (table.Split == "TEST").sum() and result.test_videos >= 25
     assert set(result.report()["estimators"]) == set(ESTIMATORS)
+
+
+def test_the_simulators_nuisance_weakens_the_pixel_shortcut(audited):
+    """Before the per-study nuisance (issue 15 item 1) the tubelet ridge reached 0.47× the mean predictor's
+    MAE; with it, on the session's 240 videos, no estimator gets below 0.6× (at 1,200 videos the ridge has
+    more to fit on: 0.66×, benchmarks/shortcut_audit.py; the issue's bound is 0.85×, not met)."""
+    features, table = audited
+    result = shortcut_audit(features, table, draws=500)
+    for name, e in result.estimators.items():
+        assert e["ratio_to_mean_predictor"] >= 0.6, (name, e)
 
 
 def test_shuffled_labels_are_no_shortcut(audited):

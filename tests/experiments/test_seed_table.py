@@ -79,10 +79,20 @@ def test_report_puts_the_paper_beside_ours(table_run: dict) -> None:
         assert row in text
     verdict = re.compile(r"\| (yes|no|n/a|not testable — [^|]+) \|$")
     claim_rows = [line for line in text.splitlines() if verdict.search(line)]
-    assert len(claim_rows) == 7
+    assert len(claim_rows) == 8
     # two probe seeds and per-video TEST predictions: the EF claims carry their paired 95 % CI
-    ef_claim = next(line for line in claim_rows if line.startswith("| JEPA has lower EF MAE"))
-    assert "95 % CI" in ef_claim and ef_claim.endswith(("| yes |", "| no |"))
+    ef_claims = [line for line in claim_rows if line.startswith("| JEPA has lower EF MAE")]
+    assert len(ef_claims) == 2  # vs VideoMAE, and vs the best pixel-only estimator
+    assert all("95 % CI" in c and c.endswith(("| yes |", "| no |")) for c in ef_claims)
+    # the probe protocol beside the table, and the encoder-free baselines as rows of it
+    assert "probe: attentive depth 1, 4 heads (2 lr × 2 wd grid), selected on VAL" in text
+    baselines = table_run["results"]["baselines"]
+    pixel, mean = baselines["pixel"], baselines["mean_predictor"]
+    assert mean["fit_on"] == pixel["fit_on"] == "TRAIN" and pixel["best"] in pixel["estimators"]
+    assert f"| Mean predictor (the mean EF of TRAIN) | {mean['ef_mae']:.4g} |" in text
+    best = pixel["estimators"][pixel["best"]]["ef_mae"]
+    assert re.search(rf"\| Pixel only: [^|]+ \(best\) \| {best:.2f} \|", text)
+    assert all(s["metric"] == "val_mae" for s in table_run["results"]["methods"]["jepa"]["ef_selection"])
     assert (report / "seed_table.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     saved = json.loads((report / "results.json").read_text())
     assert saved["methods"]["jepa"]["ef_mae"] == table_run["results"]["methods"]["jepa"]["ef_mae"]

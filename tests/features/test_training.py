@@ -83,14 +83,15 @@ def test_probe_trains_on_the_labels_feast_holds(corrected_cache, monkeypatch):
     assert list(frame.Split) == list(original.Split) and list(frame.View) == list(original.View)
 
     targets = []
-    real_fit = protocol.fit_probe
+    real_fit = protocol.fit_probe_heads
 
     def recording_fit(tokens, target, *args):
         targets.append(np.asarray(target, dtype=float))
         return real_fit(tokens, target, *args)
 
-    monkeypatch.setattr(protocol, "fit_probe", recording_fit)
-    kwargs = dict(tasks=("ef",), fractions=(1.0,), seeds=(0,), epochs=2)
+    monkeypatch.setattr(protocol, "fit_probe_heads", recording_fit)
+    # one probe head (no lr × wd grid): the probe fits on TRAIN+VAL, every label this test moves
+    kwargs = dict(tasks=("ef",), fractions=(1.0,), seeds=(0,), epochs=2, lr_grid=(), wd_grid=())
     from_feast = _probe_results(emb, source, **kwargs)["ef"]
     from_index = _probe_results(emb, **kwargs)["ef"]  # the plain source: index.csv's own (stale) labels
     as_before = _probe_results(emb, feast_frame_source(root, as_of=T1 - timedelta(1)), **kwargs)["ef"]
@@ -124,6 +125,6 @@ def test_studies_without_feast_labels_raise_or_are_excluded_in_place(tmp_path):
     assert pd.isna(kept.EF.iloc[0]) and kept.Split.iloc[0] == "TRAIN"  # passed through, not a gap
     train, test = split_masks(kept)
     assert not train[-1] and not test[-1] and train.sum() + test.sum() == 12
-    result = _probe_results(emb, source, fractions=(1.0,), seeds=(0,), epochs=1)
+    result = _probe_results(emb, source, fractions=(1.0,), seeds=(0,), epochs=1, lr_grid=(), wd_grid=())
     assert result["ef"].by_fraction["1"]["train_examples"] == 7  # 8 TRAIN/VAL rows less the unlabelled one
     assert result["view"].by_fraction["1"]["train_examples"] == 8

@@ -58,3 +58,17 @@ def test_files_that_are_not_probes_are_refused(tmp_path: Path) -> None:
         _artifact("view", 0).__class__(**{**_artifact("view", 0).__dict__, "class_names": ("A4C",)})
     with pytest.raises(ValueError, match="disagree"):
         ProbeEnsemble("ef", (_artifact("ef", 0), _artifact("ef", 1, width=16)))
+
+
+def test_the_selected_head_is_recorded_in_the_file_and_older_files_still_load(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    chosen = {"metric": "val_mae", "value": 6.1, "lr": 0.001, "weight_decay": 0.1, "val_examples": 5,
+              "heads": [{"lr": 0.001, "weight_decay": 0.1, "value": 6.1}]}  # fmt: skip
+    artifact = replace(_artifact("ef", 0), selection=chosen)
+    assert ProbeArtifact.load(artifact.save(tmp_path / "selected.pt")).selection == chosen
+    path = _artifact("ef", 1).save(tmp_path / "old.pt")
+    item = torch.load(path, weights_only=True)
+    del item["selection"]  # a file written before the probe selection
+    torch.save(item, path)
+    assert ProbeArtifact.load(path).selection is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 
 from config.params import load_params
@@ -14,6 +15,7 @@ from model.probes import (
     LinearProbe,
     classification_metrics,
     fit_probe,
+    fit_probe_heads,
     label_fraction,
     regression_metrics,
 )
@@ -106,3 +108,34 @@ def test_temporal_contrast_lets_the_probe_read_motion_amplitude() -> None:
     assert maes[4] < 0.5 * baseline  # the swing is readable with the temporal-contrast input
     assert maes[4] < 0.6 * maes[0]  # and clearly better than with the plain pooling probe
     assert AttentiveProbe(8, 1, time_steps=4)(torch.randn(3, 20, 8)).shape == (3, 1)
+
+
+def test_heads_trained_in_one_pass_equal_the_same_heads_trained_alone() -> None:
+    rng = np.random.default_rng(0)
+    tokens = rng.normal(size=(20, 2, 6, 8)).astype(np.float16)
+    target = rng.uniform(20, 70, 20)
+    spec = _spec(epochs=3, batch_size=8, time_steps=0)
+    grid = ((1e-3, 0.01), (3e-4, 0.1))
+    heads, mean, _ = fit_probe_heads(tokens, target, "regression", spec, 0, 0, grid)
+    assert len(heads) == 2 and mean == pytest.approx(target.mean())
+    for head, (lr, wd) in zip(heads, grid, strict=True):
+        alone, _, _ = fit_probe(tokens, target, "regression", replace(spec, lr=lr, weight_decay=wd), 0)
+        for key, value in alone.state_dict().items():
+            torch.testing.assert_close(head.state_dict()[key], value, rtol=1e-5, atol=1e-6)
+    # the heads differ by their settings only, and those settings matter
+    assert not torch.allclose(heads[0].head.weight, heads[1].head.weight)
+
+
+def test_a_probe_config_without_a_grid_is_one_head_and_a_bad_grid_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from model.config import ProbeConfig
+
+    probe = load_params(REPO / "params.yaml").probe
+    older = {k: v for k, v in probe.model_dump().items() if k not in ("lr_grid", "wd_grid")}
+    single = ProbeConfig.model_validate(older, strict=False)  # a config written before the grid
+    assert single.grid() == ((probe.lr, probe.weight_decay),) and not single.selects_on_val
+    assert probe.selects_on_val and len(probe.grid()) == 4  # params.yaml: 2 lr × 2 wd at tiny
+    for bad in ({"lr_grid": [0.001, 0.0]}, {"wd_grid": [0.1, 0.1]}):
+        with pytest.raises(ValidationError, match=next(iter(bad))):
+            ProbeConfig.model_validate(older | bad, strict=False)
