@@ -210,8 +210,9 @@ def render_study(study: Study, speckle_strength: float = 1.0) -> Rendered:
     )
     video = np.zeros((study.n_frames, FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
     video[:, sector.mask] = log_compress(tissue * speckle, device, TOP_DB)
-    ed_chords = _traced_chords(heart, float(cycle.phase[cycle.ed_frame]))
-    es_chords = _traced_chords(heart, float(cycle.phase[cycle.es_frame]))
+    # the tracings follow the picture: the traced frame's contour moved by that frame's bulk shift
+    ed_chords = _traced_chords(heart, float(cycle.phase[cycle.ed_frame])) + np.tile(shift[cycle.ed_frame], 2)
+    es_chords = _traced_chords(heart, float(cycle.phase[cycle.es_frame])) + np.tile(shift[cycle.es_frame], 2)
     edv, esv = disc_volume(ed_chords, study.pixel_cm), disc_volume(es_chords, study.pixel_cm)
     return Rendered(
         video=video.astype(np.uint8),

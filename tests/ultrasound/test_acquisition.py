@@ -18,6 +18,7 @@ from ultrasound.acquisition import (
     tissue_backmap,
 )
 from ultrasound.anatomy import Heart
+from ultrasound.cardiac import disc_volume
 from ultrasound.geometry import Sector
 from ultrasound.motion import PAD, FrameMotion
 from ultrasound.realism import contour_mask
@@ -129,3 +130,24 @@ def test_walls_along_the_beam_echo_less() -> None:
     along = x - 56.0  # a wall running along the central beam
     assert specular_factor(across, sector, 0.3)[60, 56] > 0.95
     assert specular_factor(along, sector, 0.3)[60, 56] < 0.35
+
+
+def test_tracings_follow_the_picture_when_the_heart_swings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a 7-px swing to the right at end-systole, the traced ES contour moved with the picture: its apex
+    sits 4–7.35 px (7 × the ES phase, ≤ 1.05) right of the ED contour's (the apex itself stays put in the heart) and the contour covers
+    darker pixels than the same contour moved back; the volumes are translation-free."""
+    draw = simulator.draw_acquisition
+
+    def swinging(rng, dr):
+        return dataclasses.replace(draw(rng, dr), swing=7.0, swing_angle=0.0, resp_amplitude=0.0, drift=0.0)
+
+    monkeypatch.setattr(simulator, "draw_acquisition", swinging)
+    study = simulator.sample_study(1, "adult", 4, np.random.default_rng(4), view="A4C")
+    out = simulator.render_study(study)
+    shift_x = out.es_chords[0, 0] - out.ed_chords[0, 0]
+    assert 4.0 < shift_x <= 7.0 * 1.05 and abs(out.es_chords[0, 1] - out.ed_chords[0, 1]) < 1e-6
+    moved_back = out.es_chords.copy()
+    moved_back[:, [0, 2]] -= shift_x
+    frame = out.video[out.es_frame].astype(float)
+    assert frame[contour_mask(out.es_chords)].mean() < frame[contour_mask(moved_back)].mean()
+    assert np.isclose(disc_volume(moved_back, study.pixel_cm), out.esv)
