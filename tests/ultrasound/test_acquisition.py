@@ -133,9 +133,9 @@ def test_walls_along_the_beam_echo_less() -> None:
 
 
 def test_tracings_follow_the_picture_when_the_heart_swings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With a 7-px swing to the right at end-systole, the traced ES contour moved with the picture: its apex
-    sits 4–7.35 px (7 × the ES phase, ≤ 1.05) right of the ED contour's (the apex itself stays put in the heart) and the contour covers
-    darker pixels than the same contour moved back; the volumes are translation-free."""
+    """With a 7-px swing to the right at end-systole, the traced ES contour moved with the picture: its
+    apex sits 4–7.35 px (7 × the ES phase, ≤ 1.05) right of the ED contour's (the apex itself stays put in the
+    heart), the contour covers darker pixels than the same contour moved back, and volumes ignore the move."""
     draw = simulator.draw_acquisition
 
     def swinging(rng, dr):
