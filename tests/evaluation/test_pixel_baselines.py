@@ -79,7 +79,7 @@ def audited(sim_dir: Path, filelist: pd.DataFrame):
 
 def test_the_audit_flags_a_planted_shortcut(audited):
     """Positive control: the session's own pixels with EF replaced by a linear function of one tubelet's
-    temporal statistic plus 2 points of noise. The audit must find it (the negative control below must not)."""
+    temporal statistic plus 2 points of noise. The audit must find it (the negative control must not)."""
     features, table = audited
     x = features.tubelet[:, : features.tubelet.shape[1] // 2]  # the temporal-std half
     column = x[:, int(np.argmax(x.std(axis=0)))]
