@@ -279,6 +279,14 @@ def markdown(results: dict) -> str:
     if _settings(methods):
         lines += _robustness_lines(methods)
     lines += ["", "![seed table plots](seed_table.png)", ""]
+    if results.get("compute_curve"):
+        from experiments.curve_report import curve_markdown
+
+        lines += [
+            curve_markdown(results["compute_curve"], level=2),
+            "![compute curve](compute_curve.png)",
+            "",
+        ]
     return "\n".join(lines)
 
 

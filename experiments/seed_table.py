@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from experiments.budgets import (
     datasets,
     method_params,
 )
+from experiments.compute_curve import SCALES, run_curve, write_curve
 from experiments.protocol import PEDIATRIC_FOLDS, measure, run_baselines
 
 NAME = "seed-table"  # reports/experiments/<NAME>/, models/experiments/<NAME>-<budget>/
@@ -90,6 +91,21 @@ def measured(
     cache: Path, on_progress: Progress | None, on_stage: Callable[[str], None] | None,
 ) -> dict:  # fmt: skip
     """A method's measurements: cached in `cache` under their `protocol_key`, measured when it changed."""
+
+    def every_number(encoder, params: Params, adult: DataLayout, on_progress: Progress | None) -> dict:
+        if on_stage:
+            on_stage(f"{method}: frozen-encoder protocol")
+        return measure(encoder, params, adult, pediatric, on_progress=on_progress)
+
+    return measured_with(every_number, method, encoder_path, params, adult, cache, on_progress, pediatric)
+
+
+def measured_with(
+    measure_fn: Callable, name: str, encoder_path: Path | None, params: Params, adult: DataLayout,
+    cache: Path, on_progress: Progress | None, pediatric: DataLayout | None = None,
+) -> dict:  # fmt: skip
+    """`measure_fn(encoder, params, adult, on_progress)` of the encoder at `encoder_path` (random init when
+    None), cached in `cache` under its `protocol_key` and measured again only when that changed."""
     import torch
 
     from model.embed import load_encoder
@@ -98,14 +114,12 @@ def measured(
     saved = json.loads(cache.read_text()) if cache.is_file() else {}
     if saved.get("key") == key:
         return saved["measured"]
-    if on_stage:
-        on_stage(f"{method}: frozen-encoder protocol")
     encoder = load_encoder(params.pretrain, encoder_path)
     if torch.cuda.is_available():  # the gpu budget: embed on the GPU in bf16 (probes follow)
         encoder = encoder.cuda()
-    result = jsonable(measure(encoder, params, adult, pediatric, on_progress=on_progress))
+    result = jsonable(measure_fn(encoder, params, adult, on_progress))
     cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps({"key": key, "measured": result}, indent=2) + "\n")
+    cache.write_text(json.dumps({"key": key, "measured": result, "name": name}, indent=2) + "\n")
     return result
 
 
@@ -121,9 +135,10 @@ def run_seed_table(
     params: Path = PARAMS_FILE,
     on_progress: Progress | None = None,
     on_stage: Callable[[str], None] | None = None,
+    curve: Sequence[float] = SCALES,
 ) -> dict:
-    """Pretrain (once) and measure each method; write results.json, table.md, the plots and the resolved
-    parameters.
+    """Pretrain (once) and measure each method and the compute curve (experiments.compute_curve); write
+    results.json, table.md, compute_curve.{json,md,png}, the plots and the resolved parameters.
 
     Args:
         params: the parameter file (read once, through config.params.load_params).
@@ -134,6 +149,7 @@ def run_seed_table(
     Raises:
         ValueError (ConfigError included): an unknown budget or method, a bad key, unusable data; before
             any training.
+        curve: the compute curve's budgets as multiples of the table's (empty: no curve).
     """
     from experiments.report import write_report
 
@@ -167,6 +183,12 @@ def run_seed_table(
     if on_stage:
         on_stage("baselines: mean predictor and pixel-only estimators")
     results["baselines"] = run_baselines(base, adult, out_dir / "baselines")
+    if curve:
+        results["compute_curve"] = run_curve(
+            base, adult, models_dir, budget, out_dir, jsonable(results["baselines"]), tuple(curve),
+            on_progress, on_stage,
+        )  # fmt: skip
+        write_curve(results["compute_curve"], out_dir)
     results["probe_protocol"] = protocol_summary(base.probe)
     results["overrides"] = settings
     results["config"] = {

@@ -28,6 +28,8 @@ def seed_table(
     seeds: list[int] | None = None,
     params: Path = PARAMS_FILE,
     set: list[str] | None = None,
+    curve: list[float] | None = None,
+    no_curve: bool = False,
 ) -> None:
     """JEPA vs VideoMAE vs supervised-from-scratch vs a random-init frozen encoder, at equal compute.
 
@@ -59,8 +61,14 @@ def seed_table(
         Parameter file (read once; the budget's settings and --set apply on top).
     set
         Overrides for every method, section.key=value (e.g. optimization.steps=1000 probe.epochs=10).
+    curve
+        The compute curve's budgets as multiples of the table's training FLOPs (default 0.25 1 4): JEPA and
+        VideoMAE at equal FLOPs at each (two pretraining seeds at 1), supervised at the largest; EF only.
+    no_curve
+        Skip the compute curve (the table alone).
     """
     from experiments.budgets import METHODS
+    from experiments.compute_curve import SCALES
     from experiments.seed_table import run_seed_table
     from flows.progress import StageBars
 
@@ -69,10 +77,12 @@ def seed_table(
         results = run_seed_table(
             budget, data, pediatric, out, methods=tuple(methods or METHODS), seeds=tuple(seeds or ()),
             overrides=set or [], params=params, on_progress=bars.advance, on_stage=bars.stage,
+            curve=() if no_curve else tuple(curve or SCALES),
         )  # fmt: skip
     finally:
         bars.close()
     out = Path(results["report_dir"])
     bars.console.print((out / "table.md").read_text(), markup=False, highlight=False)
-    print(f"wrote {out / 'table.md'}, {out / 'seed_table.png'} and {out / 'results.json'} "
+    curve_files = ", compute_curve.md/.png/.json" if results.get("compute_curve") else ""
+    print(f"wrote {out / 'table.md'}, {out / 'seed_table.png'}{curve_files} and {out / 'results.json'} "
           f"({len(results['methods'])} methods)")  # fmt: skip

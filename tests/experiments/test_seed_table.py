@@ -35,7 +35,7 @@ def table_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     simulate_dataset(root / "kids", 12, seed=5, cohort="pediatric", workers=2)
     kwargs = {
         "data_dir": root / "adult", "pediatric_dir": root / "kids", "out_dir": root / "report",
-        "models_dir": root / "models", "seeds": (0, 1), "overrides": FAST | PROBE,
+        "models_dir": root / "models", "seeds": (0, 1), "overrides": FAST | PROBE, "curve": (),
     }  # fmt: skip
     stages: list[str] = []
     results = run_seed_table("tiny", on_stage=stages.append, **kwargs)
@@ -257,7 +257,7 @@ def test_command_line_run_ends_cleanly(
     with pytest.raises(SystemExit) as exit_info:  # cyclopts exits with the command's status
         main([
             "experiment", "seed-table", "--data", str(table_run["root"] / "adult"), "--out", "report",
-            "--methods", "videomae", "--methods", "supervised", "--seeds", "0", *sets,
+            "--methods", "videomae", "--methods", "supervised", "--seeds", "0", "--no-curve", *sets,
         ])  # fmt: skip
     assert exit_info.value.code in (0, None)
     out = capsys.readouterr().out
