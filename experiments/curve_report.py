@@ -17,7 +17,7 @@ CLAIMS = {
     "videomae_vs_random_init_at_top": "VideoMAE below the random-init encoder at the largest budget",
     "supervised_vs_0.75_mean_predictor": "supervised from scratch ≤ 0.75 × the mean predictor (EF learnable)",
     "supervised_vs_best_pixel": "supervised from scratch below the best pixel-only estimator",
-    "jepa_seed_spread_at_1x": "two JEPA pretraining seeds at 1× differ (seed 2 − seed 1; not a claim)",
+    "jepa_seed_spread_at_1x": "two JEPA pretraining seeds at 1× (second − first; a spread, not a claim)",
 }
 
 
@@ -78,8 +78,22 @@ def curve_markdown(curve: dict, level: int = 1) -> str:
     for key, label in meets.items():
         if trend.get(key):
             times = trend[key] / curve["reference_flops"]
-            lines.append(f"- {label} at ≈ {trend[key] / 1e15:.3g} PFLOPs ({times:.3g} × the 1× budget)")
+            inside = min(curve["scales"]) <= times <= max(curve["scales"])
+            where = "inside the measured budgets" if inside else "an extrapolation"
+            lines.append(
+                f"- {label} at ≈ {trend[key] / 1e15:.3g} PFLOPs ({times:.3g} × the 1× budget; {where})"
+            )
+    lines.append(f"- {_lower_at_top(trend)}")
     return "\n".join(lines) + "\n"
+
+
+def _lower_at_top(trend: dict) -> str:
+    """Which trend line is lower past the largest budget (a slope comparison, not a measurement)."""
+    lines = trend.get("lines", {})
+    if not {"jepa", "videomae"} <= set(lines):
+        return "no trend comparison: a method has fewer than two budgets"
+    steeper = min(lines, key=lambda m: lines[m]["slope_per_decade"])
+    return f"with more compute the trends favour {LABELS[steeper]} (the steeper fall per decade)"
 
 
 def plot_curve(curve: dict, path: Path) -> Path:
