@@ -64,8 +64,17 @@ def flops_per_step(params: Params) -> float:
     return float(build_module(params.pretrain).step_flops(params.data.batch_size))
 
 
+def check_scales(scales: Sequence[float]) -> tuple[float, ...]:
+    """The curve's budgets, checked before any training: positive, distinct, at least two (a trend)."""
+    scales = tuple(float(s) for s in scales)
+    if len(scales) < 2 or len(set(scales)) != len(scales) or any(not s > 0 for s in scales):
+        raise ValueError(f"compute-curve budgets must be ≥ 2 distinct positive multiples, got {list(scales)}")
+    return tuple(sorted(scales))
+
+
 def plan(base: Params, adult: DataLayout, scales: Sequence[float] = SCALES) -> tuple[float, list[Point]]:
     """The reference budget (JEPA at the table's steps) and every run of the curve."""
+    scales = check_scales(scales)
     steps0, warm_share = base.optimization.steps, base.optimization.warmup / max(base.optimization.steps, 1)
     reference = steps0 * flops_per_step(method_params(base, "jepa", adult))
     seed0 = base.optimization.seed
@@ -76,7 +85,8 @@ def plan(base: Params, adult: DataLayout, scales: Sequence[float] = SCALES) -> t
         steps = max(1, round(scale * reference / per_step))
         seeds = range(seed0, seed0 + (SEEDS_AT_1X if scale == 1.0 and method in CURVE_METHODS else 1))
         for seed in seeds:
-            points.append(Point(method, scale, seed, steps, round(steps * warm_share), per_step))
+            warmup = min(round(steps * warm_share), steps - 1)  # the schedule needs a step after warm-up
+            points.append(Point(method, scale, seed, steps, warmup, per_step))
     return reference, points
 
 
@@ -213,9 +223,8 @@ def crossings(rows: list[dict], baselines: dict) -> dict:
             x = (v["intercept"] - j["intercept"]) / (j["slope_per_decade"] - v["slope_per_decade"])
             out["jepa_meets_videomae_at_flops"] = float(10**x) if abs(x) < 30 else None
         if random and j["slope_per_decade"] < 0:
-            out["jepa_meets_random_init_at_flops"] = float(
-                10 ** ((_mae(random) - j["intercept"]) / j["slope_per_decade"])
-            )
+            x = (_mae(random) - j["intercept"]) / j["slope_per_decade"]
+            out["jepa_meets_random_init_at_flops"] = float(10**x) if abs(x) < 30 else None
     return out
 
 

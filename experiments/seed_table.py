@@ -32,7 +32,7 @@ from experiments.budgets import (
     datasets,
     method_params,
 )
-from experiments.compute_curve import SCALES, run_curve, write_curve
+from experiments.compute_curve import SCALES, check_scales, run_curve, write_curve
 from experiments.protocol import PEDIATRIC_FOLDS, measure, run_baselines
 
 NAME = "seed-table"  # reports/experiments/<NAME>/, models/experiments/<NAME>-<budget>/
@@ -151,8 +151,6 @@ def run_seed_table(
             any training.
         curve: the compute curve's budgets as multiples of the table's (empty: no curve).
     """
-    from experiments.report import write_report
-
     plan = budget_of(budget)
     check_methods(methods)
     settings = dict(plan.overrides) | parse_overrides(overrides)
@@ -163,7 +161,9 @@ def run_seed_table(
     out_dir = Path(out_dir or layout.experiment_reports / NAME)
     models_dir = Path(models_dir or layout.experiment_runs)
     adult, pediatric = datasets(base, data_dir, pediatric_dir)
-    check_manifest(adult.manifest, "supervised" in methods)
+    curve = check_scales(curve) if curve else ()
+    # the curve trains a supervised model at its largest budget whatever `methods` holds
+    check_manifest(adult.manifest, "supervised" in methods or bool(curve))
     out_dir.mkdir(parents=True, exist_ok=True)
     base.write_resolved(out_dir)
     results: dict = {"budget": budget, "data": str(adult.dataset_dir), "methods": {}}
@@ -183,18 +183,26 @@ def run_seed_table(
     if on_stage:
         on_stage("baselines: mean predictor and pixel-only estimators")
     results["baselines"] = run_baselines(base, adult, out_dir / "baselines")
-    if curve:
-        results["compute_curve"] = run_curve(
-            base, adult, models_dir, budget, out_dir, jsonable(results["baselines"]), tuple(curve),
-            on_progress, on_stage,
-        )  # fmt: skip
-        write_curve(results["compute_curve"], out_dir)
     results["probe_protocol"] = protocol_summary(base.probe)
     results["overrides"] = settings
     results["config"] = {
         "model": base.model.model_dump(mode="json"), "probe": base.probe.model_dump(mode="json"),
         "evaluate": base.evaluate.model_dump(mode="json"), "pediatric_folds": PEDIATRIC_FOLDS,
     }  # fmt: skip
+    results = _written(results, out_dir)  # the table first: an interrupted curve loses none of it
+    if curve:
+        results["compute_curve"] = run_curve(
+            base, adult, models_dir, budget, out_dir, results["baselines"], curve, on_progress, on_stage
+        )
+        write_curve(results["compute_curve"], out_dir)
+        results = _written(results, out_dir)
+    return results
+
+
+def _written(results: dict, out_dir: Path) -> dict:
+    """results.json, table.md and the plots from `results`; the JSON form returned."""
+    from experiments.report import write_report
+
     results = jsonable(results)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     write_report(results, out_dir)

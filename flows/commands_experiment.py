@@ -62,8 +62,9 @@ def seed_table(
     set
         Overrides for every method, section.key=value (e.g. optimization.steps=1000 probe.epochs=10).
     curve
-        The compute curve's budgets as multiples of the table's training FLOPs (default 0.25 1 4): JEPA and
-        VideoMAE at equal FLOPs at each (two pretraining seeds at 1), supervised at the largest; EF only.
+        The compute curve's budgets as multiples of the table's training FLOPs (default 0.25 1 4 at tiny;
+        none at gpu unless given: it costs about 15x the table's JEPA run): JEPA and VideoMAE at equal
+        FLOPs at each (two pretraining seeds at 1), supervised at the largest; EF only.
     no_curve
         Skip the compute curve (the table alone).
     """
@@ -77,7 +78,7 @@ def seed_table(
         results = run_seed_table(
             budget, data, pediatric, out, methods=tuple(methods or METHODS), seeds=tuple(seeds or ()),
             overrides=set or [], params=params, on_progress=bars.advance, on_stage=bars.stage,
-            curve=() if no_curve else tuple(curve or SCALES),
+            curve=() if no_curve or (budget == "gpu" and not curve) else tuple(curve or SCALES),
         )  # fmt: skip
     finally:
         bars.close()

@@ -49,7 +49,7 @@ def test_every_budget_is_equal_flops_not_equal_steps(curve_run: dict) -> None:
             assert abs(p["total_flops"] - target) <= 0.5 * p["total_flops"] / p["steps"] + 1e-6 * target
     for p in points:
         if p["method"] != "random_init":
-            assert p["pretraining"]["steps"] == p["steps"] and not isinstance(p["ef_mae"], str)
+            assert p["pretraining"]["steps"] == p["steps"] and isinstance(p["ef_mae"]["value"], float)
             ci = p["ef_mae_ci"]
             assert ci["low"] <= p["ef_mae"]["value"] <= ci["high"] and ci["n"] == p["n_test"] >= 2
 
@@ -135,3 +135,23 @@ def test_the_cli_offers_the_curve_budgets_and_skipping_it(capsys: pytest.Capture
         main(["experiment", "seed-table", "--help"])
     shown = capsys.readouterr().out
     assert "--curve" in shown and "--no-curve" in shown
+
+
+def test_verdicts_follow_the_claimed_direction_and_far_crossings_are_dropped() -> None:
+    from experiments.compute_curve import check_scales
+    from experiments.curve_report import verdict
+
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0, 1, 40)
+    low, high = _row("jepa", 4.0, 4e12, 5 + base), _row("jepa", 0.25, 2.5e11, 7 + base)
+    assert verdict("jepa_trend", compare(low, high)) == "yes"  # 4x is 2 points lower on every video
+    assert verdict("jepa_trend", compare(high, low)) == "no"  # worse with compute: the claim fails
+    assert verdict("jepa_trend", compare(None, low)).startswith("n/a")
+    # a JEPA line barely falling, far above the random-init level: a crossing ~10^400 FLOPs away is none
+    rows = [_row("jepa", s, 1e12 * s, 8 - 0.005 * np.log10(s) + base) for s in (1, 10, 100)]
+    rows.append(_row("random_init", None, 0.0, 6 + base))
+    assert crossings(rows, {})["jepa_meets_random_init_at_flops"] is None
+    assert check_scales((4, 0.25, 1)) == (0.25, 1.0, 4.0)
+    for bad in ((1.0,), (1.0, 1.0), (0.0, 1.0), (-1.0, 2.0)):
+        with pytest.raises(ValueError, match="compute-curve budgets"):
+            check_scales(bad)

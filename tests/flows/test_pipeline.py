@@ -56,7 +56,7 @@ def test_repro_runs_every_stage_and_leaves_status_clean(reproduced: tuple[Path, 
     ef = probes["tasks"]["ef"]["by_fraction"]["1"]
     assert 0 < ef["mae"]["mean"] < 60  # EF points: a real number from a real (tiny) probe
     saved = ProbeArtifact.load(repo / "models/jepa-tiny/probes/ef/seed-0.pt")
-    assert saved.spec.time_steps == 8  # temporal-contrast input over the tiny encoder's 8 token time steps
+    assert saved.spec.time_steps == 0  # temporal_contrast off by default: V-JEPA 2's probe exactly
     assert saved.module is not None  # rebuilt from its spec, weights loaded strictly
     assert 20 < saved.target_mean < 80 and saved.target_std > 0
     served = sorted(p.name for p in (repo / "models/jepa-tiny/probes/ef").glob("*.pt"))
