@@ -35,8 +35,8 @@ def _ci(row: dict) -> str:
 
 
 def verdict(key: str, comparison) -> str:
-    """"yes" when the claim's paired CI lies wholly below zero, "no" otherwise, "n/a — why" unmeasured (a
-    NotMeasured or its JSON form)."""
+    """The verdict: yes when the claim's paired CI lies wholly below zero, no otherwise, n/a with the reason
+    when unmeasured (a NotMeasured or its JSON form)."""
     if section(comparison) is None:
         reason = getattr(comparison, "reason", None) or (comparison or {}).get("reason", "not measured")
         return f"n/a — {reason}"
