@@ -93,6 +93,15 @@ def near_name(text: str) -> list[str]:
     return [w for part in NAME.split() for w in difflib.get_close_matches(part, found, n=5, cutoff=0.7)]
 
 
+def name_in_frames(frames: np.ndarray, picks: int = 3) -> tuple[int, int]:
+    """(frames where both words of NAME read exactly, frames with a near-name token) over the first `picks`
+    frames. A burned-in name is static, so a leak reads in every frame; OCR of moving speckle sometimes reads
+    a name-like token ("JAE") in one frame and not in the next (seen once on the nuisance simulator's
+    clips, with no text in them), so a near name counts as a leak only in a majority of the frames."""
+    texts = [read_text(frame) for frame in frames[:picks]]
+    return sum(reads_name(t) for t in texts), sum(bool(near_name(t)) for t in texts)
+
+
 def with_name(video: np.ndarray) -> np.ndarray:
     """The clip as a scanner exports it: enlarged on a bigger screen, NAME burned in above the image and,
     large, across the middle of the sector (static in every frame)."""
