@@ -26,6 +26,7 @@ import numpy as np
 
 from config.layout import DataLayout
 from config.params import Params
+from evaluation.baselines import per_video
 from evaluation.bootstrap import paired_errors, paired_interval
 from evaluation.probe_protocol import fit_protocol, selections
 from evaluation.results import NotMeasured, jsonable
@@ -76,12 +77,14 @@ def plan(base: Params, adult: DataLayout, scales: Sequence[float] = SCALES) -> t
     """The reference budget (JEPA at the table's steps) and every run of the curve."""
     scales = check_scales(scales)
     steps0, warm_share = base.optimization.steps, base.optimization.warmup / max(base.optimization.steps, 1)
-    reference = steps0 * flops_per_step(method_params(base, "jepa", adult))
+    # one module built per method (a ViT-L at the gpu budget takes seconds to build)
+    per_method = {m: flops_per_step(method_params(base, m, adult)) for m in (*CURVE_METHODS, LEARNABILITY)}
+    reference = steps0 * per_method["jepa"]
     seed0 = base.optimization.seed
     points = []
     runs = [(m, s) for m in CURVE_METHODS for s in scales] + [(LEARNABILITY, max(scales))]
     for method, scale in runs:
-        per_step = flops_per_step(method_params(base, method, adult))
+        per_step = per_method[method]
         steps = max(1, round(scale * reference / per_step))
         seeds = range(seed0, seed0 + (SEEDS_AT_1X if scale == 1.0 and method in CURVE_METHODS else 1))
         for seed in seeds:
@@ -106,13 +109,12 @@ def measure_ef(encoder, params: Params, adult: DataLayout, on_progress: Progress
     ef = fit_protocol(tokens, table, params.probe, token_time_steps(config)).tasks["ef"]
     if isinstance(ef, NotMeasured):
         return {"ef_mae": ef}
-    names = table.FileName[ef.test_rows].tolist()
-    test = {"FileName": names, "true": ef.true.tolist(), "predicted": ef.served.tolist()}
-    errors = np.abs(ef.served - ef.true)
+    test = per_video(ef, table)
+    errors = np.abs(np.subtract(test["predicted"], test["true"]))
     interval = paired_interval(errors, np.zeros_like(errors)) if len(errors) >= 2 else None
     return {
         "ef_mae": ef.metrics["mae"], "ef_mae_ci": interval.to_json() if interval else None,
-        "ef_test": test, "ef_selection": selections(ef.ensemble), "n_test": len(names),
+        "ef_test": test, "ef_selection": selections(ef.ensemble), "n_test": len(errors),
     }  # fmt: skip
 
 
@@ -143,7 +145,7 @@ def run_curve(
         rows.append(row | {"pretraining": pretraining(params, weights, train)} | numbers)
     curve = {"reference_flops": reference, "scales": list(scales), "points": rows, "baselines": baselines}
     curve["comparisons"] = comparisons(rows, baselines, max(scales), min(scales))
-    curve["trend"] = crossings(rows, baselines)
+    curve["trend"] = crossings(rows)
     return jsonable(curve)
 
 
@@ -204,7 +206,7 @@ def _mae(row: dict) -> float:
     return float(value["value"] if isinstance(value, dict) else value)
 
 
-def crossings(rows: list[dict], baselines: dict) -> dict:
+def crossings(rows: list[dict]) -> dict:
     """A least-squares line EF MAE = a + b·log10(FLOPs) per method (every seed a point) and where JEPA's
     line would meet VideoMAE's and the random-init encoder's level: an extrapolation, not a measurement."""
     lines = {}

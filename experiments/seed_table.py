@@ -146,10 +146,10 @@ def run_seed_table(
         seeds: probe seeds (default params.yaml `probe.seeds`).
         overrides: dotted params.yaml overrides applied after the budget's (e.g. optimization.steps=1000,
             probe.epochs=2), the same for every method.
+        curve: the compute curve's budgets as multiples of the table's (empty: no curve).
     Raises:
         ValueError (ConfigError included): an unknown budget or method, a bad key, unusable data; before
             any training.
-        curve: the compute curve's budgets as multiples of the table's (empty: no curve).
     """
     plan = budget_of(budget)
     check_methods(methods)

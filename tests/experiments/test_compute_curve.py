@@ -114,7 +114,7 @@ def test_trend_lines_and_where_they_cross() -> None:
     rows = [_row("jepa", s, 1e12 * s, 10 - 2 * np.log10(s) + base) for s in (1, 10, 100)]
     rows += [_row("videomae", s, 1e12 * s, 8 + 0 * s + base) for s in (1, 10, 100)]
     rows.append(_row("random_init", None, 0.0, 4 + base) | {"pretraining": {"total_flops": 0.0}})
-    trend = crossings(rows, {})
+    trend = crossings(rows)
     assert trend["lines"]["jepa"]["slope_per_decade"] == pytest.approx(-2.0)
     assert trend["lines"]["videomae"]["slope_per_decade"] == pytest.approx(0.0, abs=1e-9)
     mean = 10 + base.mean()  # jepa at 1e12; meets videomae (8 + mean - 10) at +1 decade, random at +3
@@ -150,7 +150,7 @@ def test_verdicts_follow_the_claimed_direction_and_far_crossings_are_dropped() -
     # a JEPA line barely falling, far above the random-init level: a crossing ~10^400 FLOPs away is none
     rows = [_row("jepa", s, 1e12 * s, 8 - 0.005 * np.log10(s) + base) for s in (1, 10, 100)]
     rows.append(_row("random_init", None, 0.0, 6 + base))
-    assert crossings(rows, {})["jepa_meets_random_init_at_flops"] is None
+    assert crossings(rows)["jepa_meets_random_init_at_flops"] is None
     assert check_scales((4, 0.25, 1)) == (0.25, 1.0, 4.0)
     for bad in ((1.0,), (1.0, 1.0), (0.0, 1.0), (-1.0, 2.0)):
         with pytest.raises(ValueError, match="compute-curve budgets"):
